@@ -1,0 +1,101 @@
+"""Builds the services (store, provider, Slack client, runner, intake) and the Bolt app on them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.config import ConfigError, Settings
+from bot.fal import FalProvider, gpt_image_2
+from bot.intake import Intake
+from bot.jobs.inputs import InputResolver
+from bot.jobs.runner import Runner, RunnerConfig
+from bot.pricing import PriceTable, gpt_image_2_prices, load_price_file
+from bot.provider import ImageProvider
+from bot.slack import SlackOut, make_client
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    provider: ImageProvider
+    slack: SlackOut
+    runner: Runner
+    intake: Intake
+    ready: bool = False
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def healthy(self) -> dict[str, bool]:
+        try:
+            database = await self.store.ping()
+        except Exception:
+            database = False
+        return {"ready": self.ready, "database": database, "runner": self.runner.healthy()}
+
+    async def close(self) -> None:
+        await self.runner.stop()
+        await self.provider.close()
+        await self.store.close()
+
+
+def price_table(settings: Settings) -> PriceTable:
+    table = gpt_image_2_prices()
+    if settings.price_file is not None:
+        table = load_price_file(settings.price_file, table)
+    return table
+
+
+def make_provider(settings: Settings) -> ImageProvider:
+    prices = price_table(settings)
+    if settings.provider == "mock":
+        from bot.mock import MockProvider
+
+        return MockProvider(prices, delay=settings.mock_delay_seconds)
+    if settings.fal_key is None or not settings.fal_key.get_secret_value():
+        raise ConfigError(
+            "FAL_KEY is not set: your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal"
+        )
+    profile = gpt_image_2(prices, edit_sends_background=settings.edit_sends_background)
+    return FalProvider(settings.fal_key.get_secret_value(), profile)
+
+
+async def open_services(settings: Settings, *, provider: ImageProvider | None = None) -> Services:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    provider = provider or make_provider(settings)
+    store = await Store.open(settings.database_path)
+    slack = SlackOut(make_client(token, settings.slack_api_url))
+    config = RunnerConfig(
+        max_at_fal=settings.max_jobs_at_fal,
+        max_per_user=settings.max_jobs_per_user,
+        deadline_seconds=settings.job_deadline_seconds,
+        card_interval=settings.progress_interval_seconds,
+        card_updates_per_minute=settings.card_updates_per_minute,
+        spool=settings.spool_path,
+    )
+    max_bytes = int(settings.max_input_image_mb * 1_000_000)
+    runner = Runner(store, provider, slack, config, InputResolver(provider, slack, max_bytes))
+    intake = Intake(settings, store, runner, slack, provider)
+    return Services(settings, store, provider, slack, runner, intake)
+
+
+def build_app(services: Services) -> AsyncApp:
+    """The Bolt app with every listener of `handlers` registered on the services."""
+    import handlers
+
+    secret = services.settings.slack_signing_secret
+    app = AsyncApp(
+        client=services.slack.client,
+        signing_secret=secret.get_secret_value() if secret else "",
+        logger=logging.getLogger("slack_bolt"),
+        # Listeners ack first and work after; nothing waits for a listener to finish.
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+    )
+    handlers.register(app, services)
+    return app

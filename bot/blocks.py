@@ -1,0 +1,174 @@
+"""Block Kit builders: pure functions from jobs and statuses to Slack message payloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.pricing import format_usd
+from bot.store.records import Job
+
+Block = dict[str, Any]
+
+ACTION_CANCEL = "imagebot_cancel"
+ACTION_REGENERATE = "imagebot_regenerate"
+ACTION_HIGH_QUALITY = "imagebot_high_quality"
+ACTION_EDIT = "imagebot_edit"
+JOB_METADATA_TYPE = "imagebot_job"
+_SECTION_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Held back by the bot's own limits."""
+
+    ahead: int
+
+
+@dataclass(frozen=True)
+class QueuedAtFal:
+    position: int
+
+
+@dataclass(frozen=True)
+class Generating:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Uploading:
+    pass
+
+
+@dataclass(frozen=True)
+class Done:
+    seconds: int
+    cost_micros: int
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    by: str
+
+
+CardStatus = Waiting | QueuedAtFal | Generating | Uploading | Done | Failed | Cancelled
+
+
+def status_line(status: CardStatus) -> str:
+    match status:
+        case Waiting(ahead=0):
+            return ":hourglass_flowing_sand: Waiting for a free slot: next in line"
+        case Waiting(ahead=ahead):
+            jobs = "request" if ahead == 1 else "requests"
+            return f":hourglass_flowing_sand: Waiting for a free slot: {ahead} {jobs} ahead"
+        case QueuedAtFal(position=position):
+            return f":hourglass_flowing_sand: Queued at fal (position {position + 1})"
+        case Generating(seconds=seconds):
+            return f":art: Generating… {seconds} s"
+        case Uploading():
+            return ":outbox_tray: Uploading…"
+        case Done(seconds=seconds, cost_micros=cost, estimated=estimated):
+            note = " (estimate: fal reported no bill)" if estimated else ""
+            return f":white_check_mark: Done in {seconds} s · {format_usd(cost)}{note}"
+        case Failed(reason=reason):
+            return f":warning: {reason}"
+        case Cancelled(by=by):
+            return f":no_entry_sign: Cancelled by <@{by}>. Nothing was charged."
+    raise AssertionError(status)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f">{line}" if line else ">" for line in text.splitlines() or [""])
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def request_summary(job: Job) -> str:
+    request = job.request
+    size = str(request.size) if request.size is not None else "default size"
+    images = "1 image" if request.n == 1 else f"{request.n} images"
+    parts = [request.quality, size, images, request.output_format]
+    if request.background != "auto":
+        parts.append(f"{request.background} background")
+    parts.append(f"est. {format_usd(job.estimate_micros)}")
+    return " · ".join(parts)
+
+
+def card(job: Job, status: CardStatus) -> tuple[str, list[Block]]:
+    """The request card: who asked, what, the settings, the status, and what you can do next."""
+    if job.kind == "edit":
+        picked = f" of image {job.request.image_index}" if job.request.image_index else ""
+        headline = f"<@{job.user_id}> asked for an edit{picked}"
+    else:
+        headline = f"<@{job.user_id}> asked for an image"
+    prompt = _quote(_escape(_clip(job.prompt, _SECTION_LIMIT - len(headline) - 200)))
+    context = [{"type": "mrkdwn", "text": _escape(request_summary(job))}]
+    if job.request.size_note:
+        context.append({"type": "mrkdwn", "text": _escape(job.request.size_note)})
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n{prompt}"}},
+        {"type": "context", "elements": context},
+        {"type": "section", "text": {"type": "mrkdwn", "text": status_line(status)}},
+    ]
+    actions = _actions(job, status)
+    if actions:
+        blocks.append({"type": "actions", "block_id": f"job:{job.id}", "elements": actions})
+    fallback = f"{headline}: {_clip(job.prompt, 200)} ({status_line(status)})"
+    return fallback, blocks
+
+
+def _button(text: str, action_id: str, job_id: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": job_id,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _actions(job: Job, status: CardStatus) -> list[Block]:
+    if isinstance(status, Waiting | QueuedAtFal | Generating):
+        return [_button("Cancel", ACTION_CANCEL, job.id, "danger")]
+    if isinstance(status, Done):
+        buttons = [_button("Regenerate", ACTION_REGENERATE, job.id)]
+        if job.request.quality != "high":
+            buttons.append(_button("High quality", ACTION_HIGH_QUALITY, job.id))
+        buttons.append(_button("Edit", ACTION_EDIT, job.id, "primary"))
+        return buttons
+    if isinstance(status, Failed) and job.kind == "generate":
+        return [_button("Try again", ACTION_REGENERATE, job.id)]
+    return []
+
+
+def job_metadata(job_id: str, part: str) -> dict[str, Any]:
+    """Tags a message with its job, so a restarted bot can find what it already posted."""
+    return {"event_type": JOB_METADATA_TYPE, "event_payload": {"job_id": job_id, "part": part}}
+
+
+def image_file_name(job_id: str, index: int, output_format: str) -> str:
+    extension = "jpg" if output_format == "jpeg" else output_format
+    return f"imagebot-{job_id}-{index}.{extension}"
+
+
+def image_title(job: Job, index: int) -> str:
+    prefix = f"{index}/{len(job.images)}: " if len(job.images) > 1 else ""
+    return _clip(prefix + job.prompt.replace("\n", " "), 250) or f"image {index}"
+
+
+def text_blocks(text: str) -> list[Block]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _SECTION_LIMIT)}}]

@@ -1,0 +1,207 @@
+"""Settings: the environment (and a `.env` file) read and validated once at start."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.options import Quality
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+def _env(name: str) -> Any:
+    """An optional setting read from the environment variable `name`."""
+    return Field(None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads, by its environment name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
+    )
+
+    slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN")
+    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL")
+    fal_key: SecretStr | None = _env("FAL_KEY")
+    fal_run_host: str | None = _env("FAL_RUN_HOST")
+    fal_queue_run_host: str | None = _env("FAL_QUEUE_RUN_HOST")
+
+    database_url: str = Field("sqlite:///imagebot.db", validation_alias="IMAGEBOT_DATABASE_URL")
+    admins: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="IMAGEBOT_ADMINS"
+    )
+    workspace_admins_are_admins: bool = Field(
+        False, validation_alias="IMAGEBOT_WORKSPACE_ADMINS_ARE_ADMINS"
+    )
+    user_monthly_budget: Decimal | None = Field(
+        Decimal("20"), validation_alias="IMAGEBOT_USER_MONTHLY_BUDGET"
+    )
+    team_monthly_budget: Decimal | None = Field(
+        None, validation_alias="IMAGEBOT_TEAM_MONTHLY_BUDGET"
+    )
+    default_quality: Quality = Field("medium", validation_alias="IMAGEBOT_DEFAULT_QUALITY")
+    provider: Literal["fal", "mock"] = Field("fal", validation_alias="IMAGEBOT_PROVIDER")
+    timezone: str = Field("UTC", validation_alias="IMAGEBOT_TIMEZONE")
+
+    max_jobs_at_fal: int = Field(8, ge=1, le=1000, validation_alias="IMAGEBOT_MAX_JOBS_AT_FAL")
+    max_jobs_per_user: int = Field(2, ge=1, le=100, validation_alias="IMAGEBOT_MAX_JOBS_PER_USER")
+    job_deadline_seconds: float = Field(600, gt=0, validation_alias="IMAGEBOT_JOB_DEADLINE_SECONDS")
+    progress_interval_seconds: float = Field(
+        3, ge=0.1, validation_alias="IMAGEBOT_PROGRESS_INTERVAL_SECONDS"
+    )
+    max_input_image_mb: float = Field(20, gt=0, validation_alias="IMAGEBOT_MAX_INPUT_IMAGE_MB")
+    allowed_channels: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="IMAGEBOT_ALLOWED_CHANNELS"
+    )
+    prompt_retention_days: int | None = Field(
+        None, ge=1, validation_alias="IMAGEBOT_PROMPT_RETENTION_DAYS"
+    )
+    price_file: Path | None = Field(None, validation_alias="IMAGEBOT_PRICE_FILE")
+    spool_dir: Path | None = Field(None, validation_alias="IMAGEBOT_SPOOL_DIR")
+    card_updates_per_minute: float = Field(
+        50, gt=0, validation_alias="IMAGEBOT_CARD_UPDATES_PER_MINUTE"
+    )
+    edit_sends_background: bool = Field(True, validation_alias="IMAGEBOT_EDIT_SENDS_BACKGROUND")
+    mock_delay_seconds: float = Field(2.0, ge=0, validation_alias="IMAGEBOT_MOCK_DELAY_SECONDS")
+    log_level: str = Field("INFO", validation_alias="IMAGEBOT_LOG_LEVEL")
+
+    @field_validator("admins", "allowed_channels", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator(
+        "user_monthly_budget",
+        "team_monthly_budget",
+        "prompt_retention_days",
+        "price_file",
+        "spool_dir",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "unlimited"):
+            return None
+        return value
+
+    @field_validator("user_monthly_budget", "team_monthly_budget")
+    @classmethod
+    def _non_negative(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or value < 0):
+            raise ValueError("must be a number of dollars, 0 or more, or empty for no limit")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Paris)") from exc
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("must look like sqlite:///path/to/imagebot.db")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def spool_path(self) -> Path:
+        """Where finished images wait until Slack has them (beside the database by default)."""
+        if self.spool_dir is not None:
+            return self.spool_dir
+        return self.database_path.parent / "imagebot-spool"
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for redaction from logs."""
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        found = [v.get_secret_value() for v in (*values, self.fal_key) if v is not None]
+        return [s for s in found if len(s) >= 6]
+
+    def require(self, *names: str) -> None:
+        """Stop with one line naming the first required variable that is missing."""
+        for name in names:
+            field = _FIELD_BY_ENV.get(name)
+            if field is None:
+                raise KeyError(name)
+            value = getattr(self, field)
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                raise ConfigError(f"{name} is not set: {_REQUIRED_HINTS.get(name, 'required')}")
+
+    def require_token_shapes(self) -> None:
+        checks = (("SLACK_BOT_TOKEN", "xoxb-"), ("SLACK_APP_TOKEN", "xapp-"))
+        for name, prefix in checks:
+            value = getattr(self, _FIELD_BY_ENV[name])
+            if value is not None and not value.get_secret_value().startswith(prefix):
+                raise ConfigError(
+                    f"{name} should start with {prefix} (check you copied the right token)"
+                )
+
+
+_FIELD_BY_ENV: dict[str, str] = {
+    alias: name
+    for name, info in Settings.model_fields.items()
+    for alias in (
+        info.validation_alias.choices
+        if isinstance(info.validation_alias, AliasChoices)
+        else [info.validation_alias]
+    )
+    if isinstance(alias, str)
+}
+
+_REQUIRED_HINTS = {
+    "SLACK_BOT_TOKEN": "the bot token (xoxb-...) from your Slack app's OAuth & Permissions page",
+    "SLACK_SIGNING_SECRET": "needed in HTTP mode; it is under Basic Information in your Slack app",
+    "FAL_KEY": "your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning validation errors into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_first_problem(exc)) from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "setting"
+    env_name = next((env for env, name in _FIELD_BY_ENV.items() if name == field), field)
+    message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    given = error.get("input")
+    secret = any(word in env_name for word in ("TOKEN", "SECRET", "KEY"))
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) and not secret else ""
+    return f"{env_name}: {message}{shown}"

@@ -1,0 +1,1 @@
+"""Jobs: the runner that takes each admitted request to fal and back into Slack."""

@@ -1,0 +1,126 @@
+"""A job's card as it changes: throttled edits, a ticking clock, a workspace-wide edit budget.
+
+Slack allows about 50 `chat.update` calls a minute per workspace, so every card draws from one
+shared bucket. Progress ticks are dropped when the bucket is empty; state changes wait for it.
+A card is never edited more often than once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from bot.blocks import CardStatus, Generating, card
+from bot.slack import SlackError, SlackOut
+from bot.store.records import Job
+
+log = logging.getLogger(__name__)
+
+
+class UpdateBudget:
+    """A token bucket shared by every card's edits."""
+
+    def __init__(self, per_minute: float, burst: int = 10) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+
+    def try_take(self) -> bool:
+        self._refill()
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        while not self.try_take():  # noqa: ASYNC110 (a refilling bucket has no event to wait on)
+            await asyncio.sleep(max(0.05, (1 - self._tokens) / self._rate))
+
+
+class Card:
+    """One job's card; `show` for progress, `finish` for the last word."""
+
+    def __init__(
+        self,
+        slack: SlackOut,
+        job: Job,
+        budget: UpdateBudget,
+        interval: float,
+        started: Callable[[], float | None],
+    ) -> None:
+        self._slack = slack
+        self.job = job
+        self._budget = budget
+        self._interval = interval
+        self._started = started
+        self._current: CardStatus | None = None
+        self._shown: CardStatus | None = None
+        self._last_edit = 0.0
+        self._ticker: asyncio.Task[None] | None = None
+
+    def set_job(self, job: Job) -> None:
+        self.job = job
+
+    async def show(self, status: CardStatus) -> None:
+        """Change the status; the card follows now if the interval allows, else at the next tick."""
+        self._current = status
+        if self._ticker is None and self.job.card_ts is not None:
+            self._ticker = asyncio.create_task(self._tick())
+        if time.monotonic() - self._last_edit >= self._interval and self._budget.try_take():
+            await self._edit(self._live(status))
+
+    async def finish(self, status: CardStatus) -> None:
+        """The final state: always shown, after the interval, even when the budget is tight."""
+        await self.stop()
+        self._current = status
+        wait = self._interval - (time.monotonic() - self._last_edit)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await self._budget.take()
+        await self._edit(status, raise_errors=True)
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    def _live(self, status: CardStatus) -> CardStatus:
+        started = self._started()
+        if isinstance(status, Generating) and started is not None:
+            return Generating(int(time.monotonic() - started))
+        return status
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            status = self._current
+            if status is None:
+                continue
+            live = self._live(status)
+            if live != self._shown and self._budget.try_take():
+                await self._edit(live)
+
+    async def _edit(self, status: CardStatus, *, raise_errors: bool = False) -> None:
+        if self.job.card_ts is None:
+            return
+        text, blocks = card(self.job, status)
+        self._last_edit = time.monotonic()
+        try:
+            await self._slack.update(self.job.channel_id, self.job.card_ts, text, blocks)
+        except SlackError as exc:
+            log.warning("card update failed job=%s error=%s", self.job.id, exc.code)
+            if raise_errors:
+                raise
+            return
+        self._shown = status

@@ -1,0 +1,65 @@
+"""The images an edit starts from, as fal will read them: our earlier result's fal URL while fal
+still serves it, otherwise the bytes (from Slack, with the bot token) as a data: URI."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from bot.images import ImageRejected, prepare_image
+from bot.provider import ImageProvider
+from bot.slack import SlackError, SlackOut
+from bot.store.records import ImageInput, Job
+
+log = logging.getLogger(__name__)
+
+
+class InputError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def data_uri(data: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+class InputResolver:
+    def __init__(self, provider: ImageProvider, slack: SlackOut, max_bytes: int) -> None:
+        self.provider = provider
+        self.slack = slack
+        self.max_bytes = max_bytes
+
+    async def resolve(self, job: Job) -> tuple[list[str], str | None]:
+        if job.kind != "edit":
+            return [], None
+        images: list[str] = []
+        mask: str | None = None
+        for item in job.inputs:
+            url = await self._one(item)
+            if item.is_mask:
+                mask = url
+            else:
+                images.append(url)
+        if not images:
+            raise InputError("there is no image to edit")
+        return images, mask
+
+    async def _one(self, item: ImageInput) -> str:
+        if item.fal_url and await self.provider.is_reachable(item.fal_url):
+            return item.fal_url
+        if not item.slack_url:
+            raise InputError("the image to edit is no longer available")
+        if item.fal_url:
+            log.info("fal no longer serves %s; sending Slack's copy", item.slack_file_id)
+        try:
+            data = await self.slack.download(item.slack_url, self.max_bytes)
+        except SlackError as exc:
+            raise InputError(
+                f"I couldn't fetch {item.name or 'the image'} from Slack ({exc.code})"
+            ) from None
+        try:
+            prepared = prepare_image(data, name=item.name, max_bytes=self.max_bytes)
+        except ImageRejected as exc:
+            raise InputError(exc.message) from None
+        return data_uri(prepared.data, prepared.content_type)

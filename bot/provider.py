@@ -1,0 +1,129 @@
+"""What the runner needs from an image provider (fal, or the local mock), and its errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from bot.options import ImageRequest
+from bot.pricing import PriceTable
+
+JobKind = Literal["generate", "edit"]
+
+
+class ProviderError(Exception):
+    """A failure the runner reports to the person; `kind` names it in logs and the store."""
+
+    kind = "provider_error"
+    retryable = False
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class InvalidInput(ProviderError):
+    kind = "invalid_input"
+
+
+class ContentPolicy(ProviderError):
+    kind = "content_policy"
+
+    def __init__(self, message: str, *, category: str = "", detail: str = "") -> None:
+        super().__init__(message, detail=detail)
+        self.category = category
+
+
+class AccountLocked(ProviderError):
+    """fal refuses the account: locked, out of balance, or the key is wrong."""
+
+    kind = "account_locked"
+
+
+class Unavailable(ProviderError):
+    kind = "unavailable"
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    kind = "timeout"
+
+
+class RequestLost(ProviderError):
+    """fal no longer knows the request (expired or never stored)."""
+
+    kind = "lost"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Where a submitted request lives; stored so a restart can pick it up."""
+
+    request_id: str
+    status_url: str
+    result_url: str
+    cancel_url: str
+    queue_position: int | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int
+
+
+@dataclass(frozen=True)
+class Running:
+    logs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Finished:
+    error: str | None = None
+    error_type: str | None = None
+
+
+QueueState = Queued | Running | Finished
+
+
+@dataclass(frozen=True)
+class OutputImage:
+    url: str
+    content_type: str
+    width: int
+    height: int
+    file_name: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    request_id: str
+    images: list[OutputImage]
+    billed_units: Decimal | None
+
+
+class ImageProvider(Protocol):
+    name: str
+    prices: PriceTable
+
+    def endpoint_for(self, kind: JobKind) -> str: ...
+
+    def arguments(
+        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
+    ) -> dict[str, Any]: ...
+
+    async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission: ...
+
+    async def status(self, submission: Submission) -> QueueState: ...
+
+    async def result(self, submission: Submission) -> Generation: ...
+
+    async def download(self, url: str, destination: Path) -> int: ...
+
+    async def is_reachable(self, url: str) -> bool: ...
+
+    async def cancel(self, submission: Submission) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,443 @@
+"""The bot's memory: jobs, charges, budgets and seen events in one SQLite file.
+
+One writer connection does every write inside `BEGIN IMMEDIATE`, behind an asyncio lock, so a
+budget check and the hold it allows can never interleave with another. Reads use a second
+connection; WAL lets them run while a write is open. All SQL of the bot lives in this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.store.records import (
+    JOB_COLUMNS,
+    UNFINISHED,
+    Admission,
+    Admitted,
+    Duplicate,
+    ImageInput,
+    Job,
+    JobState,
+    NewJob,
+    Refused,
+    ResultImage,
+    dump_images,
+    dump_inputs,
+    job_from_row,
+    to_ms,
+)
+from bot.store.schema import MIGRATIONS
+
+__all__ = [
+    "Admission",
+    "Admitted",
+    "Duplicate",
+    "ImageInput",
+    "Job",
+    "JobState",
+    "NewJob",
+    "Refused",
+    "ResultImage",
+    "Store",
+]
+
+Clock = Callable[[], datetime]
+_SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN charges c ON c.job_id = j.id"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    return "j" + secrets.token_hex(6)
+
+
+class Store:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Clock):
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+        self.clock = clock
+
+    @classmethod
+    async def open(cls, path: Path | str, *, clock: Clock = _utcnow) -> Store:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path)
+        await _migrate(writer)
+        reader = await _connect(path)
+        return cls(writer, reader, clock)
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            await self._writer.commit()
+
+    async def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, args) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reader.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())
+
+    def _now_ms(self) -> int:
+        return to_ms(self.clock())
+
+    async def ping(self) -> bool:
+        row = await self._one("SELECT 1")
+        return row is not None
+
+    # --- admission -------------------------------------------------------------------------
+
+    async def admit(
+        self,
+        new: NewJob,
+        *,
+        month: tuple[datetime, datetime],
+        user_budget_micros: int | None,
+        team_budget_micros: int | None,
+    ) -> Admission:
+        """Write the job and hold its estimate, unless that would pass a budget.
+
+        The budgets passed in are the configured defaults; budgets set by admins in the
+        database take precedence. Spend counts settled and held charges of the month.
+        """
+        start, end = to_ms(month[0]), to_ms(month[1])
+        now = self._now_ms()
+        async with self._write() as db:
+            if new.source_key is not None:
+                found = await _fetch_one(
+                    db, "SELECT id FROM jobs WHERE source_key = ?", (new.source_key,)
+                )
+                if found is not None:
+                    return Duplicate(found["id"])
+            user_budget = await _budget(db, "user", new.user_id, user_budget_micros)
+            team_budget = await _budget(db, "team", "", team_budget_micros)
+            for scope, budget, where, args in (
+                ("user", user_budget, "user_id = ? AND", (new.user_id,)),
+                ("team", team_budget, "", ()),
+            ):
+                if budget is None:
+                    continue
+                spent = await _sum(db, where, (*args, start, end))
+                if spent + new.estimate_micros > budget:
+                    return Refused(scope, budget, spent, new.estimate_micros)  # type: ignore[arg-type]
+            job_id = new_job_id()
+            await _insert_job(db, job_id, new, now)
+            return Admitted(await _get_job(db, job_id))
+
+    # --- a job's life ------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job | None:
+        row = await self._one(f"{_SELECT_JOB} WHERE j.id = ?", (job_id,))
+        return job_from_row(row) if row is not None else None
+
+    async def unfinished_jobs(self) -> list[Job]:
+        marks = ",".join("?" * len(UNFINISHED))
+        rows = await self._all(
+            f"{_SELECT_JOB} WHERE j.state IN ({marks}) OR j.card_done = 0 ORDER BY j.created_at",
+            UNFINISHED,
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        """The latest jobs (of one person, or everyone's), newest first."""
+        where, args = ("WHERE j.user_id = ?", (user_id,)) if user_id else ("", ())
+        rows = await self._all(
+            f"{_SELECT_JOB} {where} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def latest_in_thread(
+        self, channel_id: str, thread_ts: str, *, delivered_only: bool = True
+    ) -> Job | None:
+        state = "AND j.state = 'delivered'" if delivered_only else ""
+        row = await self._one(
+            f"{_SELECT_JOB} WHERE j.channel_id = ? AND j.thread_ts = ? {state} "
+            "ORDER BY j.created_at DESC, j.rowid DESC LIMIT 1",
+            (channel_id, thread_ts),
+        )
+        return job_from_row(row) if row is not None else None
+
+    async def set_card(self, job_id: str, card_ts: str, thread_ts: str) -> None:
+        await self._update(
+            job_id, "card_ts = ?, thread_ts = COALESCE(thread_ts, ?)", (card_ts, thread_ts)
+        )
+
+    async def mark_submitted(
+        self, job_id: str, request_id: str, status_url: str, result_url: str, cancel_url: str
+    ) -> bool:
+        return await self._move(
+            job_id,
+            (JobState.HELD,),
+            JobState.SUBMITTED,
+            "fal_request_id = ?, fal_status_url = ?, fal_result_url = ?, fal_cancel_url = ?,"
+            " submitted_at = ?",
+            (request_id, status_url, result_url, cancel_url, self._now_ms()),
+        )
+
+    async def mark_started(self, job_id: str) -> None:
+        await self._update(job_id, "started_at = COALESCE(started_at, ?)", (self._now_ms(),))
+
+    async def mark_generated(
+        self,
+        job_id: str,
+        images: list[ResultImage],
+        billed_units: Decimal | None,
+        cost_micros: int | None,
+    ) -> bool:
+        """Store the result and settle the charge at fal's bill (the estimate if none came)."""
+        now = self._now_ms()
+        async with self._write() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET state = 'generated', images_json = ?, billed_units = ?,"
+                " generated_at = ?, updated_at = ? WHERE id = ? AND state = 'submitted'",
+                (dump_images(images), _text(billed_units), now, now, job_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await db.execute(
+                "UPDATE charges SET status = 'settled', settled_at = ?, billed_units = ?,"
+                " amount_micros = COALESCE(?, estimate_micros), estimated = ?"
+                " WHERE job_id = ? AND status = 'held'",
+                (now, _text(billed_units), cost_micros, int(cost_micros is None), job_id),
+            )
+            return True
+
+    async def mark_card_done(self, job_id: str) -> None:
+        await self._update(job_id, "card_done = 1", ())
+
+    async def mark_upload_started(self, job_id: str) -> None:
+        await self._update(job_id, "upload_started = 1", ())
+
+    async def mark_delivered(self, job_id: str, file_ids: list[str]) -> bool:
+        return await self._move(
+            job_id,
+            (JobState.GENERATED,),
+            JobState.DELIVERED,
+            "slack_files_json = ?, finished_at = ?",
+            (json.dumps(file_ids), self._now_ms()),
+        )
+
+    async def mark_failed(self, job_id: str, kind: str, message: str) -> bool:
+        """End the job; a hold is released, a settled charge (fal billed it) stays."""
+        return await self._end(job_id, JobState.FAILED, UNFINISHED, kind, message)
+
+    async def mark_cancelled(self, job_id: str, by: str) -> bool:
+        states = (JobState.HELD, JobState.SUBMITTED)
+        return await self._end(
+            job_id, JobState.CANCELLED, states, "cancelled", f"cancelled by {by}"
+        )
+
+    async def _end(
+        self, job_id: str, state: JobState, allowed: Sequence[JobState], kind: str, message: str
+    ) -> bool:
+        now = self._now_ms()
+        marks = ",".join("?" * len(allowed))
+        async with self._write() as db:
+            cursor = await db.execute(
+                f"UPDATE jobs SET state = ?, error_kind = ?, error_message = ?, finished_at = ?,"
+                f" updated_at = ? WHERE id = ? AND state IN ({marks})",
+                (state, kind, message, now, now, job_id, *allowed),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await db.execute(
+                "UPDATE charges SET status = 'released', amount_micros = 0, settled_at = ?"
+                " WHERE job_id = ? AND status = 'held'",
+                (now, job_id),
+            )
+            return True
+
+    async def _move(
+        self,
+        job_id: str,
+        allowed: Sequence[JobState],
+        state: JobState,
+        assignments: str,
+        args: Sequence[Any],
+    ) -> bool:
+        marks = ",".join("?" * len(allowed))
+        async with self._write() as db:
+            cursor = await db.execute(
+                f"UPDATE jobs SET state = ?, {assignments}, updated_at = ?"
+                f" WHERE id = ? AND state IN ({marks})",
+                (state, *args, self._now_ms(), job_id, *allowed),
+            )
+            return cursor.rowcount == 1
+
+    async def _update(self, job_id: str, assignments: str, args: Sequence[Any]) -> None:
+        async with self._write() as db:
+            await db.execute(
+                f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
+                (*args, self._now_ms(), job_id),
+            )
+
+    async def recent_durations(
+        self, endpoint_id: str, quality: str, limit: int = 20
+    ) -> list[float]:
+        """Seconds from fal starting a job to it finishing, for recent jobs like this one."""
+        rows = await self._all(
+            "SELECT (generated_at - COALESCE(started_at, submitted_at)) / 1000.0 AS seconds"
+            " FROM jobs WHERE endpoint_id = ? AND json_extract(request_json, '$.quality') = ?"
+            " AND generated_at IS NOT NULL ORDER BY generated_at DESC LIMIT ?",
+            (endpoint_id, quality, limit),
+        )
+        return [float(row["seconds"]) for row in rows if row["seconds"] is not None]
+
+    # --- events seen and notices given -----------------------------------------------------
+
+    async def claim(self, key: str, ttl_seconds: float) -> bool:
+        """True the first time a key is seen (until it expires); False for a repeat."""
+        now = self._now_ms()
+        async with self._write() as db:
+            await db.execute(
+                "DELETE FROM seen_events WHERE key = ? AND expires_at <= ?", (key, now)
+            )
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO seen_events (key, expires_at) VALUES (?, ?)",
+                (key, now + int(ttl_seconds * 1000)),
+            )
+            return cursor.rowcount == 1
+
+    async def purge_expired(self) -> int:
+        async with self._write() as db:
+            cursor = await db.execute(
+                "DELETE FROM seen_events WHERE expires_at <= ?", (self._now_ms(),)
+            )
+            return cursor.rowcount
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA busy_timeout = 10000")
+    # WAL with NORMAL survives a crashed process; only a power cut can cost the last commits.
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        row = await _fetch_one(db, "PRAGMA user_version", ())
+        version = int(row[0]) if row is not None else 0
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the database is from a newer imagebot (schema {version}); upgrade imagebot"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        await db.rollback()
+        raise
+    await db.commit()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {buffer[:80]!r}")
+    return statements
+
+
+async def _fetch_one(db: aiosqlite.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Row | None:
+    async with db.execute(sql, args) as cursor:
+        row: sqlite3.Row | None = await cursor.fetchone()
+        return row
+
+
+async def _budget(
+    db: aiosqlite.Connection, scope: str, subject: str, fallback: int | None
+) -> int | None:
+    """An admin's figure for this person (or team) wins over the default; NULL means no limit."""
+    row = await _fetch_one(
+        db, "SELECT amount_micros FROM budgets WHERE scope = ? AND subject = ?", (scope, subject)
+    )
+    if row is None and scope == "user":
+        row = await _fetch_one(db, "SELECT amount_micros FROM budgets WHERE scope = 'default'", ())
+    if row is None:
+        return fallback
+    value: int | None = row["amount_micros"]
+    return value
+
+
+async def _sum(db: aiosqlite.Connection, where: str, args: Sequence[Any]) -> int:
+    row = await _fetch_one(
+        db,
+        f"SELECT COALESCE(SUM(amount_micros), 0) FROM charges WHERE {where}"
+        " created_at >= ? AND created_at < ?",
+        args,
+    )
+    return int(row[0]) if row is not None else 0
+
+
+async def _insert_job(db: aiosqlite.Connection, job_id: str, new: NewJob, now: int) -> None:
+    request = new.request
+    await db.execute(
+        "INSERT INTO jobs (id, team_id, user_id, channel_id, thread_ts, response_url, kind, origin,"
+        " request_json, prompt, inputs_json, parent_job_id, endpoint_id, state, source_key,"
+        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?)",
+        (
+            job_id, new.team_id, new.user_id, new.channel_id, new.thread_ts, new.response_url,
+            new.kind, new.origin, request.model_dump_json(), request.prompt,
+            dump_inputs(new.inputs), new.parent_job_id, new.endpoint_id, new.source_key, now, now,
+        ),
+    )  # fmt: skip
+    await db.execute(
+        "INSERT INTO charges (job_id, team_id, user_id, channel_id, model, quality, images, status,"
+        " estimate_micros, amount_micros, created_at) VALUES (?,?,?,?,?,?,?,'held',?,?,?)",
+        (
+            job_id, new.team_id, new.user_id, new.channel_id, new.model, request.quality,
+            request.n, new.estimate_micros, new.estimate_micros, now,
+        ),
+    )  # fmt: skip
+
+
+async def _get_job(db: aiosqlite.Connection, job_id: str) -> Job:
+    row = await _fetch_one(db, f"{_SELECT_JOB} WHERE j.id = ?", (job_id,))
+    if row is None:
+        raise LookupError(job_id)
+    return job_from_row(row)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

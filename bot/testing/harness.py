@@ -1,0 +1,69 @@
+"""The whole bot running in this process, in HTTP mode on a loopback port, wired to a Slack
+stand-in; used by the end-to-end tests, the benchmarks and `imagebot demo`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.app import Services, build_app, open_services
+from bot.config import Settings
+from bot.provider import ImageProvider
+from bot.server import EVENTS_PATH, BotServer
+from bot.store import Store
+from bot.testing.driver import SlackDriver
+from bot.testing.slack_standin import SlackStandIn
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+
+
+def bot_env(slack: SlackStandIn, folder: Path, **extra: str) -> dict[str, str]:
+    """Settings for a bot talking to the stand-in, with its database in `folder`."""
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "IMAGEBOT_DATABASE_URL": f"sqlite:///{folder / 'imagebot.db'}",
+        "IMAGEBOT_PROGRESS_INTERVAL_SECONDS": "0.2",
+        "IMAGEBOT_CARD_UPDATES_PER_MINUTE": "6000",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class RunningBot:
+    services: Services
+    server: BotServer
+    driver: SlackDriver
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+
+@asynccontextmanager
+async def running_bot(
+    slack: SlackStandIn, env: Mapping[str, str], *, provider: ImageProvider | None = None
+) -> AsyncIterator[RunningBot]:
+    settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
+    services = await open_services(settings, provider=provider)
+    server = BotServer(build_app(services), services, http=True, host="127.0.0.1", port=0)
+    await server.start()
+    secret = settings.slack_signing_secret
+    driver = SlackDriver(
+        f"http://127.0.0.1:{server.port}{EVENTS_PATH}",
+        secret.get_secret_value() if secret else "",
+        slack,
+    )
+    try:
+        yield RunningBot(services, server, driver)
+    finally:
+        await driver.close()
+        await server.stop()

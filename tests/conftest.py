@@ -1,0 +1,58 @@
+"""Shared fixtures: the fal queue stand-in (one per session, TLS, trusted through SSL_CERT_FILE),
+a Slack stand-in per test, and the bot itself running against both."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.testing.fal_standin import FalStandIn
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# fal-client reads its hosts from the environment when first imported, so the stand-in's
+# address and CA must be in place before any test module imports it.
+FAL = FalStandIn(port=_free_port())
+os.environ["FAL_RUN_HOST"] = f"127.0.0.1:{FAL.port}"
+os.environ["FAL_QUEUE_RUN_HOST"] = f"127.0.0.1:{FAL.port}"
+os.environ["SSL_CERT_FILE"] = FAL.ca_path
+os.environ.pop("SSL_CERT_DIR", None)
+FAL_KEY = FAL.key
+
+
+@pytest.fixture(scope="session")
+def fal_server() -> Iterator[FalStandIn]:
+    FAL.start_in_thread()
+    yield FAL
+    FAL.stop_in_thread()
+
+
+@pytest.fixture
+def fal(fal_server: FalStandIn) -> Iterator[FalStandIn]:
+    fal_server.reset()
+    yield fal_server
+    fal_server.reset()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[object]:
+    from bot.testing.slack_standin import SlackStandIn
+
+    standin = SlackStandIn()
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

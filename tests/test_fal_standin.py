@@ -1,0 +1,323 @@
+"""The fal stand-in, driven through the real fal_client.AsyncClient and plain httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+import ssl
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.images import make_png, png_size
+
+KEY = "test-fal-key"
+T2I = "openai/gpt-image-2"
+EDIT = "openai/gpt-image-2/edit"
+
+
+@pytest.fixture
+def server(fal: FalStandIn) -> FalStandIn:
+    return fal
+
+
+@pytest.fixture
+def fal_client(server: FalStandIn) -> ModuleType:
+    module = importlib.import_module("fal_client")
+    assert f"https://{server.netloc}/" == module.client.QUEUE_URL_FORMAT
+    return module
+
+
+@pytest.fixture
+async def http(server: FalStandIn) -> Any:
+    context = ssl.create_default_context(cafile=server.ca_path)
+    async with httpx.AsyncClient(verify=context, timeout=10) as client:
+        yield client
+
+
+def _auth(key: str = KEY) -> dict[str, str]:
+    return {"Authorization": f"Key {key}"}
+
+
+async def _statuses(handle: Any) -> list[Any]:
+    """Poll like fal_client does until COMPLETED; every status seen, in order."""
+    seen = []
+    async with asyncio.timeout(10):
+        while True:
+            seen.append(await handle.status(with_logs=True))
+            if type(seen[-1]).__name__ == "Completed":
+                return seen
+            await asyncio.sleep(0.02)
+
+
+def test_make_png_is_valid_distinct_and_deterministic() -> None:
+    a, b = make_png("a", 320, 200), make_png("b", 320, 200)
+    assert a != b and a == make_png("a", 320, 200)
+    assert png_size(a) == (320, 200)
+    assert Image.open(io.BytesIO(a)).size == (320, 200)
+    with pytest.raises(ValueError):
+        png_size(b"GIF89a")
+
+
+@pytest.mark.parametrize(("size", "min_bytes"), [((1024, 1024), 1_500_000), ((64, 48), 50_000)])
+def test_make_png_reaches_min_bytes_and_stays_valid(size: tuple[int, int], min_bytes: int) -> None:
+    data = make_png("big", *size, min_bytes=min_bytes)
+    assert len(data) >= min_bytes
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert image.size == size == png_size(data)
+
+
+async def test_lifecycle_queue_progress_completed_and_result(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(queue_seconds=1.0, queue_position=3, run_seconds=0.4))
+    client = fal_client.AsyncClient(key=KEY)
+    handle = await client.submit(T2I, {"prompt": "a red fox", "quality": "low"})
+    seen = await _statuses(handle)
+    kinds = [type(s).__name__ for s in seen]
+    assert kinds[0] == "Queued" and seen[0].position == 3
+    positions = [s.position for s in seen if type(s).__name__ == "Queued"]
+    assert positions == sorted(positions, reverse=True) and len(set(positions)) > 1
+    assert "InProgress" in kinds and kinds.index("InProgress") > kinds.index("Queued")
+    in_progress = seen[kinds.index("InProgress")]
+    assert (
+        in_progress.logs
+        and {"message", "level", "source", "timestamp"} <= in_progress.logs[0].keys()
+    )
+    assert seen[-1].error is None and seen[-1].metrics["inference_time"] >= 0.3
+
+    response = await http.get(handle.response_url, headers=_auth())
+    assert response.status_code == 200
+    assert response.headers["x-fal-billable-units"] == "0.0421"
+    assert response.headers["x-fal-request-id"] == handle.request_id
+    [image] = response.json()["images"]
+    assert (image["width"], image["height"], image["content_type"]) == (1024, 768, "image/png")
+    png = (await http.get(image["url"])).content
+    assert png_size(png) == (1024, 768) and len(png) == image["file_size"]
+    assert await handle.get() == response.json()
+
+    record = fal.record(handle.request_id)
+    assert record.arguments["prompt"] == "a red fox"
+    assert record.headers["authorization"] == f"Key {KEY}"
+    assert record.result_calls == 2 and record.status_calls >= len(seen)
+    assert record.completed_at is not None and record.media[image["url"]] == png
+    assert record.image_urls == [image["url"]]
+    assert fal.calls["cdn"] == 1 and fal.calls["submit"] == 1
+
+
+async def test_result_before_completion_is_400_until_completed(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.default = FalBehaviour(outcome="never", billable_units=None)
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "slow"})
+    early = await http.get(handle.response_url, headers=_auth())
+    assert (early.status_code, early.json()) == (400, {"detail": "Request is still in progress"})
+    fal.complete_now(handle.request_id)
+    assert type(await handle.status()).__name__ == "Completed"
+    late = await http.get(handle.response_url, headers=_auth())
+    assert late.status_code == 200 and "x-fal-billable-units" not in late.headers
+
+
+async def test_edit_endpoint_answers_under_owner_alias(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    source = fal_client.encode(make_png("source"), "image/png")
+    arguments = {"prompt": "make it blue", "image_urls": [source], "num_images": 2}
+    handle = await fal_client.AsyncClient(key=KEY).submit(EDIT, arguments)
+    base = f"{fal.base_url}/openai/gpt-image-2/requests/{handle.request_id}"
+    assert (handle.response_url, handle.status_url) == (base, f"{base}/status")
+    assert handle.cancel_url == f"{base}/cancel"
+    wrong = await http.get(base.replace("gpt-image-2/", "gpt-image-2/edit/"), headers=_auth())
+    assert wrong.status_code == 404
+    result = await handle.get()
+    urls = [image["url"] for image in result["images"]]
+    assert len(set(urls)) == 2 and all(u.startswith(f"{fal.base_url}/cdn/") for u in urls)
+    bodies = [(await http.get(url)).content for url in urls]
+    assert bodies[0] != bodies[1] and png_size(bodies[0]) == (1024, 1024)
+    assert fal.submits_for(EDIT)[0].endpoint_id == EDIT and not fal.submits_for(T2I)
+
+
+async def test_jpeg_output_and_large_png(fal: FalStandIn, fal_client: ModuleType) -> None:
+    fal.default = FalBehaviour(run_seconds=0, image_min_bytes=1_500_000)
+    client = fal_client.AsyncClient(key=KEY)
+    size = {"width": 1536, "height": 1024}
+    jpeg = await client.submit(T2I, {"prompt": "jpeg", "output_format": "jpeg", "image_size": size})
+    [image] = (await jpeg.get())["images"]
+    assert image["url"].endswith(".jpeg") and image["content_type"] == "image/jpeg"
+    data = fal.record(jpeg.request_id).media[image["url"]]
+    assert Image.open(io.BytesIO(data)).format == "JPEG" and image["file_size"] == len(data)
+    png = await client.submit(T2I, {"prompt": "png", "image_size": size})
+    [image] = (await png.get())["images"]
+    assert image["file_size"] >= 1_500_000 and (image["width"], image["height"]) == (1536, 1024)
+    assert png_size(fal.record(png.request_id).media[image["url"]]) == (1536, 1024)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "arguments", "field"),
+    [
+        (T2I, {"prompt": "x"}, "prompt"),
+        (T2I, {"prompt": "ok prompt", "quality": "ultra"}, "quality"),
+        (T2I, {"prompt": "ok prompt", "num_images": 5}, "num_images"),
+        (T2I, {"prompt": "ok prompt", "image_size": {"width": 1000, "height": 1000}}, "image_size"),
+        (T2I, {"prompt": "ok prompt", "image_size": {"width": 3840, "height": 960}}, "image_size"),
+        (T2I, {"prompt": "ok prompt", "image_size": {"width": 512, "height": 512}}, "image_size"),
+        (EDIT, {"prompt": "ok prompt", "image_urls": []}, "image_urls"),
+        (EDIT, {"prompt": "ok prompt", "image_urls": ["ftp://x/y.png"]}, "image_urls"),
+    ],
+)
+async def test_invalid_input_completes_with_422(
+    fal: FalStandIn,
+    fal_client: ModuleType,
+    http: httpx.AsyncClient,
+    endpoint: str,
+    arguments: dict[str, Any],
+    field: str,
+) -> None:
+    fal.default = FalBehaviour(run_seconds=0)
+    handle = await fal_client.AsyncClient(key=KEY).submit(endpoint, arguments)
+    final = (await _statuses(handle))[-1]
+    assert final.error and final.error_type == "value_error"
+    response = await http.get(handle.response_url, headers=_auth())
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["body", field] and detail["type"] == "value_error"
+    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
+        await handle.get()
+    assert caught.value.status_code == 422 and isinstance(caught.value.message, list)
+    assert len(fal.requests) == 1
+
+
+async def test_content_policy_violation(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    behaviour = FalBehaviour(outcome="content_policy", content_policy_category="sexual")
+    fal.plan_for("forbidden", behaviour)
+    client = fal_client.AsyncClient(key=KEY)
+    handle = await client.submit(T2I, {"prompt": "something forbidden"})
+    final = (await _statuses(handle))[-1]
+    assert final.error_type == "content_policy_violation"
+    response = await http.get(handle.response_url, headers=_auth())
+    [detail] = response.json()["detail"]
+    assert response.status_code == 422 and detail["loc"] == ["body", "prompt"]
+    assert detail["type"] == "content_policy_violation" and detail["ctx"]["category"] == "sexual"
+    harmless = await client.submit(T2I, {"prompt": "a cat"})
+    assert "images" in await harmless.get()
+
+
+async def test_locked_account_is_403_at_submit(fal: FalStandIn, fal_client: ModuleType) -> None:
+    fal.plan(FalBehaviour(outcome="locked"))
+    client = fal_client.AsyncClient(key=KEY)
+    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
+        await client.submit(T2I, {"prompt": "a cat"})
+    assert caught.value.status_code == 403 and caught.value.message.startswith("User is locked")
+    assert not fal.requests
+    assert "images" in await (await client.submit(T2I, {"prompt": "a cat"})).get()
+
+
+async def test_ingress_503_is_retried_by_fal_client(
+    fal: FalStandIn, fal_client: ModuleType
+) -> None:
+    fal.plan(FalBehaviour(outcome="submit_503", fail_times=2))
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "a cat"})
+    assert fal.calls["submit"] == 3 and [r.request_id for r in fal.requests] == [handle.request_id]
+
+
+async def test_submit_500_is_not_retried(fal: FalStandIn, fal_client: ModuleType) -> None:
+    fal.plan(FalBehaviour(outcome="submit_500"))
+    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
+        await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "a cat"})
+    assert caught.value.status_code == 500 and caught.value.error_type == "internal_error"
+    assert fal.calls["submit"] == 1 and not fal.requests
+
+
+async def test_result_500_then_recovers(fal: FalStandIn, fal_client: ModuleType) -> None:
+    fal.plan(FalBehaviour(outcome="result_500", fail_times=1, run_seconds=0))
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "a cat"})
+    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
+        await handle.get()
+    assert caught.value.status_code == 500 and caught.value.error_type == "runner_server_error"
+    assert len((await handle.get())["images"]) == 1
+
+
+async def test_cancel_while_queued(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(queue_seconds=30, queue_position=5), FalBehaviour(run_seconds=30))
+    client = fal_client.AsyncClient(key=KEY)
+    queued = await client.submit(T2I, {"prompt": "wait"})
+    response = await http.put(queued.cancel_url, headers=_auth())
+    assert (response.status_code, response.json()) == (202, {"status": "CANCELLATION_REQUESTED"})
+    final = await queued.status()
+    assert final.error == "Request cancelled" and final.error_type == "request_cancelled"
+    result = await http.get(queued.response_url, headers=_auth())
+    assert (result.status_code, result.json()) == (400, {"detail": "Request was cancelled"})
+    assert fal.record(queued.request_id).cancelled
+
+    running = await client.submit(T2I, {"prompt": "busy"})
+    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
+        await running.cancel()
+    assert caught.value.status_code == 400
+    unknown = await http.put(queued.cancel_url.replace(queued.request_id, "nope"), headers=_auth())
+    assert (unknown.status_code, unknown.json()) == (404, {"status": "NOT_FOUND"})
+
+
+async def test_wrong_key_is_401(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
+        await fal_client.AsyncClient(key="wrong").submit(T2I, {"prompt": "a cat"})
+    assert caught.value.status_code == 401 and not fal.requests
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "a cat"})
+    response = await http.get(handle.status_url)
+    assert response.status_code == 401 and "detail" in response.json()
+
+
+async def test_unknown_request_and_expired_media_are_404(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.default = FalBehaviour(run_seconds=0)
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "a cat"})
+    missing = await http.get(handle.status_url.replace(handle.request_id, "nope"), headers=_auth())
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Request not found"})
+    [image] = (await handle.get())["images"]
+    assert (await http.get(image["url"])).status_code == 200
+    fal.expire_media(handle.request_id)
+    assert (await http.get(image["url"])).status_code == 404
+
+
+async def test_start_and_stop_in_the_current_loop() -> None:
+    standin = FalStandIn(key="k")
+    await standin.start()
+    try:
+        assert standin.port > 0 and standin.base_url == f"https://127.0.0.1:{standin.port}"
+        context = ssl.create_default_context(cafile=standin.ca_path)
+        async with httpx.AsyncClient(verify=context) as client:
+            url = f"{standin.base_url}/openai/gpt-image-2"
+            response = await client.post(url, json={"prompt": "hi"}, headers=_auth("k"))
+        assert response.status_code == 200 and response.json()["queue_position"] == 0
+        assert response.headers["x-fal-request-id"] == response.json()["request_id"]
+    finally:
+        await standin.stop()
+
+
+async def test_resume_by_request_id_and_sync_mode(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.default = FalBehaviour(run_seconds=0)
+    client = fal_client.AsyncClient(key=KEY)
+    source = fal_client.encode(make_png("source"), "image/png")
+    arguments = {"prompt": "edit me", "image_urls": [source], "sync_mode": True}
+    submitted = await client.submit(EDIT, arguments)
+    # A restarted bot rebuilds the handle from the id; fal_client uses owner/alias for that.
+    handle = await client.get_handle(EDIT, submitted.request_id)
+    assert handle.status_url == submitted.status_url
+    status = await http.get(handle.status_url, params={"logs": "false"}, headers=_auth())
+    assert status.json()["status"] == "COMPLETED" and status.json()["logs"] == []
+    [image] = (await client.result(EDIT, submitted.request_id))["images"]
+    assert image["url"].startswith("data:image/png;base64,")
