@@ -52,7 +52,8 @@ class RunningBot:
 async def running_bot(
     slack: SlackStandIn, env: Mapping[str, str], *, provider: ImageProvider | None = None
 ) -> AsyncIterator[RunningBot]:
-    settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
+    # Only `env`: neither the process environment nor a .env file leaks into a test bot.
+    settings = Settings.model_validate(dict(env))
     services = await open_services(settings, provider=provider)
     server = BotServer(build_app(services), services, http=True, host="127.0.0.1", port=0)
     await server.start()
