@@ -311,6 +311,30 @@ class Store:
         )
         return [float(row["seconds"]) for row in rows if row["seconds"] is not None]
 
+    # --- budgets -----------------------------------------------------------------------------
+
+    async def set_budget(self, scope: str, subject: str, micros: int | None, *, by: str) -> None:
+        """Set a monthly budget; `micros=None` means no limit at all."""
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO budgets (scope, subject, amount_micros, updated_by, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, subject) DO UPDATE SET"
+                " amount_micros = excluded.amount_micros, updated_by = excluded.updated_by,"
+                " updated_at = excluded.updated_at",
+                (scope, subject, micros, by, self._now_ms()),
+            )
+
+    async def clear_budget(self, scope: str, subject: str) -> None:
+        """Forget a figure set by an admin, so the configured default applies again."""
+        async with self._write() as db:
+            await db.execute(
+                "DELETE FROM budgets WHERE scope = ? AND subject = ?", (scope, subject)
+            )
+
+    async def budget_for(self, scope: str, subject: str, fallback: int | None) -> int | None:
+        """The budget that applies (as admission sees it)."""
+        return await _budget(self._reader, scope, subject, fallback)
+
     # --- events seen and notices given -----------------------------------------------------
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:

@@ -1,0 +1,138 @@
+"""The store on a real SQLite file: admission against budgets, a job's transitions, dedupe."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.options import ImageRequest
+from bot.store import Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
+from bot.store.schema import MIGRATIONS
+from tests.helpers import query
+
+MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(
+        tmp_path / "imagebot.db", clock=lambda: datetime(2026, 11, 25, tzinfo=UTC)
+    )
+    yield opened
+    await opened.close()
+
+
+def new_job(user: str = "U1", estimate: int = 60_000, key: str | None = None) -> NewJob:
+    return NewJob(
+        user_id=user,
+        channel_id="C1",
+        kind="generate",
+        origin="command",
+        request=ImageRequest(prompt="a cat", quality="medium"),
+        endpoint_id="openai/gpt-image-2",
+        model="openai/gpt-image-2",
+        estimate_micros=estimate,
+        source_key=key,
+    )
+
+
+async def admit(
+    store: Store, job: NewJob, user_budget: int | None = 100_000, team: int | None = None
+):  # type: ignore[no-untyped-def]
+    return await store.admit(
+        job, month=MONTH, user_budget_micros=user_budget, team_budget_micros=team
+    )
+
+
+async def test_schema_version_and_pragmas(store: Store, tmp_path: Path) -> None:
+    db = tmp_path / "imagebot.db"
+    assert query(db, "PRAGMA user_version")[0][0] == len(MIGRATIONS)
+    assert query(db, "PRAGMA journal_mode")[0][0] == "wal"
+    reopened = await Store.open(db)  # migrating again is a no-op
+    await reopened.close()
+
+
+async def test_holds_count_against_the_budget_until_released(store: Store) -> None:
+    first = await admit(store, new_job(estimate=60_000))
+    assert isinstance(first, Admitted)
+    refused = await admit(store, new_job(estimate=60_000))
+    assert isinstance(refused, Refused)
+    assert (refused.scope, refused.budget_micros, refused.spent_micros, refused.left_micros) == (
+        "user", 100_000, 60_000, 40_000,
+    )  # fmt: skip
+    assert await store.mark_failed(first.job.id, "unavailable", "fal 500")
+    assert isinstance(await admit(store, new_job(estimate=60_000)), Admitted)
+
+
+async def test_admin_budget_wins_over_default_and_none_means_unlimited(store: Store) -> None:
+    await store.set_budget("user", "U1", None, by="UADMIN")
+    assert isinstance(await admit(store, new_job(estimate=10_000_000)), Admitted)
+    await store.set_budget("default", "", 1, by="UADMIN")
+    assert isinstance(await admit(store, new_job(user="U2", estimate=2)), Refused)
+
+
+async def test_team_budget_across_people(store: Store) -> None:
+    assert isinstance(await admit(store, new_job("U1", 60_000), team=100_000), Admitted)
+    refused = await admit(store, new_job("U2", 60_000), team=100_000)
+    assert isinstance(refused, Refused) and refused.scope == "team"
+
+
+async def test_concurrent_admissions_never_overspend(store: Store) -> None:
+    results = await asyncio.gather(*(admit(store, new_job(estimate=30_000)) for _ in range(20)))
+    admitted = [r for r in results if isinstance(r, Admitted)]
+    assert len(admitted) == 3  # 3 x 0.03 <= 0.10 < 4 x 0.03
+
+
+async def test_same_source_key_is_admitted_once(store: Store) -> None:
+    first = await admit(store, new_job(key="Ev1"))
+    again = await admit(store, new_job(key="Ev1"))
+    assert isinstance(first, Admitted) and isinstance(again, Duplicate)
+    assert again.job_id == first.job.id
+
+
+async def test_life_of_a_job_settles_once_at_the_billed_cost(store: Store) -> None:
+    admitted = await admit(store, new_job(estimate=60_000))
+    assert isinstance(admitted, Admitted)
+    job_id = admitted.job.id
+    assert await store.mark_submitted(job_id, "req-1", "s", "r", "c")
+    assert not await store.mark_submitted(job_id, "req-2", "s", "r", "c")
+    images = [ResultImage(url="https://x/1.png", spool_path="/tmp/1.png")]
+    assert await store.mark_generated(job_id, images, Decimal("0.0421"), 42_100)
+    assert not await store.mark_generated(job_id, images, Decimal("0.05"), 50_000)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.state == JobState.GENERATED and job.amount_micros == 42_100
+    assert job.charge_status == "settled" and job.billed_units == Decimal("0.0421")
+    assert await store.mark_delivered(job_id, ["F1"])
+    assert not await store.mark_delivered(job_id, ["F2"])
+    job = await store.get_job(job_id)
+    assert job is not None and job.slack_file_ids == ["F1"]
+
+
+async def test_generated_without_units_settles_the_estimate_marked_estimated(store: Store) -> None:
+    admitted = await admit(store, new_job(estimate=60_000))
+    assert isinstance(admitted, Admitted)
+    await store.mark_submitted(admitted.job.id, "req", "s", "r", "c")
+    await store.mark_generated(admitted.job.id, [], None, None)
+    job = await store.get_job(admitted.job.id)
+    assert job is not None and job.amount_micros == 60_000 and job.charge_estimated
+
+
+async def test_cancel_only_before_generated_and_releases(store: Store) -> None:
+    admitted = await admit(store, new_job(estimate=60_000))
+    assert isinstance(admitted, Admitted)
+    assert await store.mark_cancelled(admitted.job.id, "U1")
+    job = await store.get_job(admitted.job.id)
+    assert job is not None and job.state == JobState.CANCELLED and job.amount_micros == 0
+    assert not await store.mark_cancelled(admitted.job.id, "U1")
+
+
+async def test_claim_is_true_once_until_expiry(store: Store) -> None:
+    assert await store.claim("Ev1", ttl_seconds=60)
+    assert not await store.claim("Ev1", ttl_seconds=60)
+    assert await store.claim("Ev2", ttl_seconds=60)
