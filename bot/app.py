@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.admins import Admins
 from bot.config import ConfigError, Settings
+from bot.controls import Controls
+from bot.edits import Conversation
 from bot.fal import FalProvider, gpt_image_2
+from bot.inflight import InFlight
 from bot.intake import Intake
 from bot.jobs.inputs import InputResolver
 from bot.jobs.runner import Runner, RunnerConfig
@@ -28,6 +32,10 @@ class Services:
     slack: SlackOut
     runner: Runner
     intake: Intake
+    conversation: Conversation
+    controls: Controls
+    admins: Admins
+    inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -81,7 +89,12 @@ async def open_services(settings: Settings, *, provider: ImageProvider | None = 
     max_bytes = int(settings.max_input_image_mb * 1_000_000)
     runner = Runner(store, provider, slack, config, InputResolver(provider, slack, max_bytes))
     intake = Intake(settings, store, runner, slack, provider)
-    return Services(settings, store, provider, slack, runner, intake)
+    conversation = Conversation(intake)
+    admins = Admins(settings, slack)
+    controls = Controls(conversation, admins)
+    return Services(
+        settings, store, provider, slack, runner, intake, conversation, controls, admins
+    )
 
 
 def build_app(services: Services) -> AsyncApp:

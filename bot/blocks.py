@@ -172,3 +172,46 @@ def image_title(job: Job, index: int) -> str:
 
 def text_blocks(text: str) -> list[Block]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _SECTION_LIMIT)}}]
+
+
+EDIT_MODAL = "imagebot_edit_modal"
+EDIT_INSTRUCTION_BLOCK = "instruction"
+EDIT_OPTIONS_BLOCK = "options"
+
+
+def edit_modal(private_metadata: str, *, image_count: int = 1) -> dict[str, Any]:
+    """The Edit dialog: what to change, and optional /image options."""
+    hint = "Options such as --quality high --size square"
+    if image_count > 1:
+        hint += f"; #2 picks image 2 of {image_count}"
+    return {
+        "type": "modal",
+        "callback_id": EDIT_MODAL,
+        "private_metadata": private_metadata,
+        "title": {"type": "plain_text", "text": "Edit image"},
+        "submit": {"type": "plain_text", "text": "Edit"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": EDIT_INSTRUCTION_BLOCK,
+                "label": {"type": "plain_text", "text": "What should change?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "min_length": 2,
+                    "max_length": 3000,
+                    "placeholder": {"type": "plain_text", "text": "make the sky navy"},
+                },
+            },
+            {
+                "type": "input",
+                "block_id": EDIT_OPTIONS_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Options"},
+                "hint": {"type": "plain_text", "text": hint},
+                "element": {"type": "plain_text_input", "action_id": "value"},
+            },
+        ],
+    }

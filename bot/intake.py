@@ -5,7 +5,6 @@ Handlers call this after they have acknowledged Slack; nothing here parses Slack
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,7 +51,6 @@ class Intake:
         self.runner = runner
         self.slack = slack
         self.provider = provider
-        self._in_flight: set[asyncio.Task[object]] = set()
 
     def channel_allowed(self, channel_id: str) -> bool:
         allowed = self.settings.allowed_channels
@@ -77,10 +75,6 @@ class Intake:
         source_key: str | None = None,
     ) -> Admission | None:
         """Admit and start a job, or tell the person why not. None when refused by policy."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
         if not self.channel_allowed(who.channel_id):
             await self.tell(who, "Image requests aren't enabled in this channel. Ask an admin.")
             return None
@@ -119,12 +113,6 @@ class Intake:
         elif isinstance(admission, Duplicate):
             log.info("duplicate delivery ignored key=%s job=%s", source_key, admission.job_id)
         return admission
-
-    async def drain(self, grace: float) -> None:
-        """Let requests already acknowledged reach the store before the process stops."""
-        others = [task for task in self._in_flight if task is not asyncio.current_task()]
-        if others:
-            await asyncio.wait(others, timeout=grace)
 
     def refusal_text(self, refused: Refused) -> str:
         resets = next_month_start(self.store.clock(), self.settings.zone)

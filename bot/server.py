@@ -82,7 +82,7 @@ class BotServer:
             await self._socket.close_async()
         if self._web is not None:
             await self._web.cleanup()
-        await self.services.intake.drain(STOP_GRACE_SECONDS / 4)
+        await self.services.inflight.drain(STOP_GRACE_SECONDS / 4)
         await self.services.close()
 
 

@@ -256,6 +256,11 @@ class SlackOut:
         except httpx.HTTPError as exc:
             raise SlackError(f"request_failed: {exc!r}"[:200], "files.download") from None
 
+    async def file_info(self, file_id: str) -> dict[str, Any]:
+        data = await self._call("files.info", file=file_id)
+        info = data.get("file")
+        return dict(info) if isinstance(info, dict) else {}
+
     async def user_info(self, user: str) -> dict[str, Any]:
         data = await self._call("users.info", user=user)
         info = data.get("user")

@@ -1,6 +1,8 @@
 """Everything imagebot answers in Slack, one module per concern.
 
 - commands: `/image`, `/image-usage`, `/image-admin`
+- messages: thread replies, mentions and DMs (events `message`, `app_mention`)
+- actions: the buttons on cards, the Edit dialog, the "Edit image" message shortcut
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import commands
+from handlers import actions, commands, messages
 from handlers.registrar import Registered, Registrar
 
 if TYPE_CHECKING:
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, services: Services) -> Registered:
-    on = Registrar(app)
+    on = Registrar(app, services.inflight)
     commands.register(on, services)
+    messages.register(on, services)
+    actions.register(on, services)
     return on.registered

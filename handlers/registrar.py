@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+
+from bot.inflight import InFlight
 
 Listener = Callable[..., Awaitable[Any]]
 
@@ -21,26 +24,38 @@ class Registered:
 
 
 class Registrar:
-    def __init__(self, app: AsyncApp) -> None:
+    """Every listener runs inside `inflight`, so a stopping bot can let it finish."""
+
+    def __init__(self, app: AsyncApp, inflight: InFlight) -> None:
         self.app = app
+        self.inflight = inflight
         self.registered = Registered()
+
+    def _tracked(self, listener: Listener) -> Listener:
+        # functools.wraps keeps the signature Bolt reads to pass arguments by name.
+        @functools.wraps(listener)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            async with self.inflight:
+                return await listener(*args, **kwargs)
+
+        return run
 
     def command(self, name: str, listener: Listener) -> None:
         self.registered.commands.add(name)
-        self.app.command(name)(listener)
+        self.app.command(name)(self._tracked(listener))
 
     def shortcut(self, callback_id: str, listener: Listener) -> None:
         self.registered.shortcuts.add(callback_id)
-        self.app.shortcut(callback_id)(listener)
+        self.app.shortcut(callback_id)(self._tracked(listener))
 
     def event(self, event_type: str, listener: Listener) -> None:
         self.registered.events.add(event_type)
-        self.app.event(event_type)(listener)
+        self.app.event(event_type)(self._tracked(listener))
 
     def action(self, action_id: str, listener: Listener) -> None:
         self.registered.actions.add(action_id)
-        self.app.action(action_id)(listener)
+        self.app.action(action_id)(self._tracked(listener))
 
     def view(self, callback_id: str, listener: Listener) -> None:
         self.registered.views.add(callback_id)
-        self.app.view(callback_id)(listener)
+        self.app.view(callback_id)(self._tracked(listener))

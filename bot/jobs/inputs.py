@@ -48,12 +48,11 @@ class InputResolver:
     async def _one(self, item: ImageInput) -> str:
         if item.fal_url and await self.provider.is_reachable(item.fal_url):
             return item.fal_url
-        if not item.slack_url:
-            raise InputError("the image to edit is no longer available")
         if item.fal_url:
             log.info("fal no longer serves %s; sending Slack's copy", item.slack_file_id)
         try:
-            data = await self.slack.download(item.slack_url, self.max_bytes)
+            url = item.slack_url or await self._file_url(item)
+            data = await self.slack.download(url, self.max_bytes)
         except SlackError as exc:
             raise InputError(
                 f"I couldn't fetch {item.name or 'the image'} from Slack ({exc.code})"
@@ -63,3 +62,12 @@ class InputResolver:
         except ImageRejected as exc:
             raise InputError(exc.message) from None
         return data_uri(prepared.data, prepared.content_type)
+
+    async def _file_url(self, item: ImageInput) -> str:
+        if not item.slack_file_id:
+            raise InputError("the image to edit is no longer available")
+        info = await self.slack.file_info(item.slack_file_id)
+        url = info.get("url_private_download") or info.get("url_private")
+        if not url:
+            raise InputError("the image to edit is no longer available in Slack")
+        return str(url)

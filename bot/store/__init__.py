@@ -185,6 +185,13 @@ class Store:
         )
         return job_from_row(row) if row is not None else None
 
+    async def card_job(self, channel_id: str, card_ts: str) -> Job | None:
+        """The job whose card (or thread status message) is this message."""
+        row = await self._one(
+            f"{_SELECT_JOB} WHERE j.channel_id = ? AND j.card_ts = ?", (channel_id, card_ts)
+        )
+        return job_from_row(row) if row is not None else None
+
     async def set_card(self, job_id: str, card_ts: str, thread_ts: str) -> None:
         await self._update(
             job_id, "card_ts = ?, thread_ts = COALESCE(thread_ts, ?)", (card_ts, thread_ts)

@@ -43,6 +43,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_unfinished ON jobs (created_at)
         WHERE state IN ('held', 'submitted', 'generated') OR card_done = 0;
     CREATE INDEX jobs_thread ON jobs (channel_id, thread_ts, created_at);
+    CREATE INDEX jobs_card ON jobs (channel_id, card_ts);
     CREATE INDEX jobs_user ON jobs (user_id, created_at);
 
     CREATE TABLE charges (

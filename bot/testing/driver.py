@@ -123,3 +123,133 @@ class SlackDriver:
             "name": user.lower(),
             "team_id": self.slack.team_id,
         }
+
+    # --- payloads shaped like Slack's ------------------------------------------------------
+
+    def message_event(
+        self,
+        message: dict[str, Any],
+        *,
+        channel: str = "C0GENERAL",
+        channel_type: str = "channel",
+        kind: str = "message",
+    ) -> dict[str, Any]:
+        """The event Slack sends for a stored message (one the stand-in holds)."""
+        event = {
+            "type": kind,
+            "channel": channel,
+            "user": message.get("user"),
+            "text": message.get("text", ""),
+            "ts": message["ts"],
+            "event_ts": message["ts"],
+            "team": self.slack.team_id,
+        }
+        if kind == "message":
+            event["channel_type"] = channel_type
+        for key in ("thread_ts", "files", "bot_id", "subtype"):
+            if message.get(key) is not None:
+                event[key] = message[key]
+        if message.get("files") and "subtype" not in event:
+            event["subtype"] = "file_share"
+        return event
+
+    async def say(
+        self,
+        text: str,
+        *,
+        user: str = "U0ALICE",
+        channel: str = "C0GENERAL",
+        thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+        channel_type: str = "channel",
+        also_mention: bool = False,
+    ) -> dict[str, Any]:
+        """A person writes a message: it is stored in Slack and its event(s) are delivered."""
+        message = self.slack.add_message(
+            channel, text, user=user, thread_ts=thread_ts, files=files or None
+        )
+        await self.event(self.message_event(message, channel=channel, channel_type=channel_type))
+        if also_mention:
+            mention = self.message_event(message, channel=channel, kind="app_mention")
+            await self.event(mention)
+        return message
+
+    async def press(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        message_ts: str,
+        user: str = "U0ALICE",
+        channel: str = "C0GENERAL",
+    ) -> Reply:
+        payload = {
+            "type": "block_actions",
+            "user": self.user_block(user),
+            "api_app_id": "A0IMAGEBOT",
+            "token": "unused-verification-token",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "trigger_id": self.slack.trigger_id(ttl=None),
+            "team": {"id": self.slack.team_id, "domain": "imagebot-test"},
+            "channel": {"id": channel, "name": channel.lower()},
+            "message": {"type": "message", "ts": message_ts},
+            "response_url": self.slack.response_url(),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": f"job:{value}",
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return await self.interaction(payload)
+
+    async def shortcut(
+        self,
+        callback_id: str,
+        message: dict[str, Any],
+        *,
+        user: str = "U0ALICE",
+        channel: str = "C0GENERAL",
+    ) -> tuple[Reply, str]:
+        trigger = self.slack.trigger_id(ttl=None)
+        payload = {
+            "type": "message_action",
+            "token": "unused-verification-token",
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": self.slack.team_id, "domain": "imagebot-test"},
+            "user": self.user_block(user),
+            "channel": {"id": channel, "name": channel.lower()},
+            "callback_id": callback_id,
+            "trigger_id": trigger,
+            "message_ts": message["ts"],
+            "message": message,
+            "response_url": self.slack.response_url(),
+        }
+        return await self.interaction(payload), trigger
+
+    async def submit_view(
+        self, view: dict[str, Any], values: dict[str, str | None], *, user: str = "U0ALICE"
+    ) -> Reply:
+        state = {
+            block: {"value": {"type": "plain_text_input", "value": value}}
+            for block, value in values.items()
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.slack.team_id, "domain": "imagebot-test"},
+            "user": self.user_block(user),
+            "api_app_id": "A0IMAGEBOT",
+            "token": "unused-verification-token",
+            "trigger_id": self.slack.trigger_id(ttl=None),
+            "view": {
+                **view,
+                "id": view.get("id") or "V" + secrets.token_hex(4).upper(),
+                "team_id": self.slack.team_id,
+                "state": {"values": state},
+                "hash": secrets.token_hex(8),
+            },
+        }
+        return await self.interaction(payload)

@@ -3,6 +3,7 @@ stand-in; used by the end-to-end tests, the benchmarks and `imagebot demo`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,6 +47,13 @@ class RunningBot:
     @property
     def store(self) -> Store:
         return self.services.store
+
+    async def idle(self, timeout: float = 20.0) -> None:
+        """Wait until every request Slack sent has been handled and no job is running."""
+        async with asyncio.timeout(timeout):
+            while self.services.inflight.count or self.services.runner.active:
+                await self.services.inflight.drain(timeout)
+                await self.services.runner.wait_idle()
 
 
 @asynccontextmanager

@@ -288,6 +288,13 @@ def _ts_arg(args: JSONDict, key: str, default: float) -> float:
         raise SlackError(f"invalid_ts_{key}") from None
 
 
+def files_info(ws: Workspace, args: JSONDict) -> JSONDict:
+    stored = ws.files.get(_require(args, "file", "file_not_found"))
+    if stored is None:
+        raise SlackError("file_not_found")
+    return {"file": ws.file_object(stored)}
+
+
 # ----- users, views, reactions
 
 
@@ -410,6 +417,7 @@ METHODS: dict[str, Handler] = {
     "chat.postEphemeral": chat_post_ephemeral,
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
+    "files.info": files_info,
     "conversations.join": conversations_join,
     "conversations.info": conversations_info,
     "conversations.open": conversations_open,

@@ -1,0 +1,107 @@
+"""Buttons on cards, the Edit dialog, and the "Edit image" message shortcut."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.blocks import (
+    ACTION_CANCEL,
+    ACTION_EDIT,
+    ACTION_HIGH_QUALITY,
+    ACTION_REGENERATE,
+    EDIT_INSTRUCTION_BLOCK,
+    EDIT_MODAL,
+    EDIT_OPTIONS_BLOCK,
+)
+from bot.controls import Click, ModalError
+from bot.intake import Requester
+from handlers.registrar import Registrar
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+EDIT_SHORTCUT = "imagebot_edit_image"
+
+
+def click(body: dict[str, Any]) -> Click:
+    action = (body.get("actions") or [{}])[0]
+    container = body.get("container") or {}
+    return Click(
+        job_id=str(action.get("value") or ""),
+        user_id=str((body.get("user") or {}).get("id") or ""),
+        channel_id=str(container.get("channel_id") or (body.get("channel") or {}).get("id") or ""),
+        message_ts=str(container.get("message_ts") or (body.get("message") or {}).get("ts") or ""),
+        trigger_id=str(body.get("trigger_id") or ""),
+        response_url=body.get("response_url"),
+        team_id=str((body.get("team") or {}).get("id") or ""),
+    )
+
+
+def field(view: dict[str, Any], block_id: str) -> str:
+    values = (view.get("state") or {}).get("values") or {}
+    return str(((values.get(block_id) or {}).get("value") or {}).get("value") or "")
+
+
+def register(on: Registrar, services: Services) -> None:
+    controls = services.controls
+
+    async def cancel(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await controls.cancel(click(body))
+
+    async def regenerate(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await controls.again(click(body), high_quality=False)
+
+    async def high_quality(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await controls.again(click(body), high_quality=True)
+
+    async def edit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await controls.open_edit(click(body))
+
+    async def shortcut(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
+        await ack()
+        message = shortcut.get("message") or {}
+        who = Requester(
+            user_id=str((shortcut.get("user") or {}).get("id") or ""),
+            channel_id=str((shortcut.get("channel") or {}).get("id") or ""),
+            team_id=str((shortcut.get("team") or {}).get("id") or ""),
+            response_url=shortcut.get("response_url"),
+        )
+        files = [
+            str(f["id"]) for f in message.get("files") or [] if isinstance(f, dict) and f.get("id")
+        ]
+        ts = str(message.get("ts") or "")
+        thread = str(message.get("thread_ts") or ts)
+        await controls.open_edit_for_message(
+            who, str(shortcut.get("trigger_id") or ""), ts, thread, files
+        )
+
+    async def edit_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            text = controls.check_modal(
+                field(view, EDIT_INSTRUCTION_BLOCK), field(view, EDIT_OPTIONS_BLOCK)
+            )
+        except ModalError as exc:
+            await ack(response_action="errors", errors={EDIT_OPTIONS_BLOCK: exc.message[:150]})
+            return
+        await ack()
+        user = body.get("user") or {}
+        await controls.submit_modal(
+            str(user.get("id") or ""),
+            str(user.get("team_id") or ""),
+            str(view.get("private_metadata") or ""),
+            text,
+            key=f"view:{view.get('id')}:{view.get('hash')}",
+        )
+
+    on.action(ACTION_CANCEL, cancel)
+    on.action(ACTION_REGENERATE, regenerate)
+    on.action(ACTION_HIGH_QUALITY, high_quality)
+    on.action(ACTION_EDIT, edit)
+    on.shortcut(EDIT_SHORTCUT, shortcut)
+    on.view(EDIT_MODAL, edit_submitted)
