@@ -12,13 +12,15 @@ from bot.config import ConfigError, Settings
 from bot.controls import Controls
 from bot.edits import Conversation
 from bot.fal import FalProvider, gpt_image_2
+from bot.home import Home
 from bot.inflight import InFlight
 from bot.intake import Intake
 from bot.jobs.inputs import InputResolver
-from bot.jobs.runner import Runner, RunnerConfig
+from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
 from bot.pricing import PriceTable, gpt_image_2_prices, load_price_file
 from bot.provider import ImageProvider
 from bot.slack import SlackOut, make_client
+from bot.spend import Spend
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class Services:
     conversation: Conversation
     controls: Controls
     admins: Admins
+    spend: Spend
+    home: Home
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
     extras: dict[str, object] = field(default_factory=dict)
@@ -87,14 +91,18 @@ async def open_services(settings: Settings, *, provider: ImageProvider | None = 
         spool=settings.spool_path,
     )
     max_bytes = int(settings.max_input_image_mb * 1_000_000)
-    runner = Runner(store, provider, slack, config, InputResolver(provider, slack, max_bytes))
+    admins = Admins(settings, slack)
+    spend = Spend(settings, store, slack, admins)
+    hooks = RunnerHooks(on_settled=spend.after_settle, on_locked=spend.account_locked)
+    inputs = InputResolver(provider, slack, max_bytes)
+    runner = Runner(store, provider, slack, config, inputs, hooks)
     intake = Intake(settings, store, runner, slack, provider)
     conversation = Conversation(intake)
-    admins = Admins(settings, slack)
     controls = Controls(conversation, admins)
     return Services(
-        settings, store, provider, slack, runner, intake, conversation, controls, admins
-    )
+        settings, store, provider, slack, runner, intake, conversation, controls, admins, spend,
+        Home(spend),
+    )  # fmt: skip
 
 
 def build_app(services: Services) -> AsyncApp:

@@ -83,7 +83,7 @@ def status_line(status: CardStatus) -> str:
     raise AssertionError(status)
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -91,7 +91,7 @@ def _quote(text: str) -> str:
     return "\n".join(f">{line}" if line else ">" for line in text.splitlines() or [""])
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -113,10 +113,10 @@ def card(job: Job, status: CardStatus) -> tuple[str, list[Block]]:
         headline = f"<@{job.user_id}> asked for an edit{picked}"
     else:
         headline = f"<@{job.user_id}> asked for an image"
-    prompt = _quote(_escape(_clip(job.prompt, _SECTION_LIMIT - len(headline) - 200)))
-    context = [{"type": "mrkdwn", "text": _escape(request_summary(job))}]
+    prompt = _quote(escape(clip(job.prompt, _SECTION_LIMIT - len(headline) - 200)))
+    context = [{"type": "mrkdwn", "text": escape(request_summary(job))}]
     if job.request.size_note:
-        context.append({"type": "mrkdwn", "text": _escape(job.request.size_note)})
+        context.append({"type": "mrkdwn", "text": escape(job.request.size_note)})
     blocks: list[Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n{prompt}"}},
         {"type": "context", "elements": context},
@@ -125,7 +125,7 @@ def card(job: Job, status: CardStatus) -> tuple[str, list[Block]]:
     actions = _actions(job, status)
     if actions:
         blocks.append({"type": "actions", "block_id": f"job:{job.id}", "elements": actions})
-    fallback = f"{headline}: {_clip(job.prompt, 200)} ({status_line(status)})"
+    fallback = f"{headline}: {clip(job.prompt, 200)} ({status_line(status)})"
     return fallback, blocks
 
 
@@ -167,11 +167,11 @@ def image_file_name(job_id: str, index: int, output_format: str) -> str:
 
 def image_title(job: Job, index: int) -> str:
     prefix = f"{index}/{len(job.images)}: " if len(job.images) > 1 else ""
-    return _clip(prefix + job.prompt.replace("\n", " "), 250) or f"image {index}"
+    return clip(prefix + job.prompt.replace("\n", " "), 250) or f"image {index}"
 
 
 def text_blocks(text: str) -> list[Block]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _SECTION_LIMIT)}}]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, _SECTION_LIMIT)}}]
 
 
 EDIT_MODAL = "imagebot_edit_modal"

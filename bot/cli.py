@@ -7,8 +7,14 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.periods import PeriodError, date_range, month_of
+from bot.reports import Report, report_csv, report_table
+from bot.spend import build_report
+from bot.store import Store
+from bot.store.ledger import GROUPINGS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +37,53 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     run.add_argument("--host", default="0.0.0.0")
     run.set_defaults(func=_run)
+
+    report = commands.add_parser("report", help="print a spend report from the database")
+    report.add_argument("--format", choices=("table", "csv"), default="table")
+    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (default: this month)")
+    report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
+    report.add_argument("--by", choices=GROUPINGS, default="user")
+    report.set_defaults(func=_report)
     return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    """The spend report on the command line, from the database the bot uses."""
+    settings = load_settings()
+    path = settings.database_path
+    if not path.exists():
+        raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
+    zone = settings.zone
+    today = datetime.now(zone).date()
+    if args.since is None and args.until is None:
+        period = month_of(datetime.now(UTC), zone)
+    else:
+        first = args.since or today.replace(day=1)
+        try:
+            period = date_range(first, args.until or today, zone)
+        except PeriodError as exc:
+            raise ConfigError(f"--since/--until: {exc}") from None
+
+    async def build() -> Report:
+        store = await Store.open(path)
+        try:
+            return await build_report(store, period, args.by, zone)
+        finally:
+            await store.close()
+
+    report = asyncio.run(build())
+    if args.format == "csv":
+        sys.stdout.buffer.write(report_csv(report))
+    else:
+        print(report_table(report))
+    return 0
 
 
 def _export_fal_hosts(settings: Settings) -> None:

@@ -63,10 +63,19 @@ class SlackError(Exception):
 
 @dataclass(frozen=True)
 class UploadFile:
-    path: Path
+    """A file to upload: from disk (`path`) or from memory (`content`)."""
+
     filename: str
     title: str
-    alt_text: str
+    alt_text: str = ""
+    path: Path | None = None
+    content: bytes | None = None
+
+    def as_upload(self) -> dict[str, Any]:
+        source: dict[str, Any] = (
+            {"file": str(self.path)} if self.path else {"content": self.content}
+        )
+        return {"filename": self.filename, "title": self.title, "alt_txt": self.alt_text, **source}
 
 
 def make_client(token: str, base_url: str) -> AsyncWebClient:
@@ -170,13 +179,15 @@ class SlackOut:
         return messages
 
     async def upload(
-        self, channel: str, thread_ts: str, files: Sequence[UploadFile], comment: str | None
+        self,
+        channel: str | None,
+        thread_ts: str | None,
+        files: Sequence[UploadFile],
+        comment: str | None,
     ) -> list[str]:
-        """Upload images into a thread in one message; returns Slack's file ids."""
-        uploads = [
-            {"file": str(f.path), "filename": f.filename, "title": f.title, "alt_txt": f.alt_text}
-            for f in files
-        ]
+        """Upload files in one message (into a thread, when given; nowhere, privately, when no
+        channel is given); returns Slack's file ids."""
+        uploads = [f.as_upload() for f in files]
         try:
             response = await self.client.files_upload_v2(
                 file_uploads=uploads, channel=channel, thread_ts=thread_ts, initial_comment=comment
@@ -203,32 +214,48 @@ class SlackOut:
         return response.status_code == 200
 
     async def ephemeral(
-        self, channel: str, user: str, text: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None = None,
+        blocks: list[Block] | None = None,
     ) -> None:
         args: dict[str, Any] = {"channel": channel, "user": user, "text": text}
         if thread_ts:
             args["thread_ts"] = thread_ts
+        if blocks:
+            args["blocks"] = blocks
         await self._call("chat.postEphemeral", **args)
 
-    async def dm(self, user: str, text: str, blocks: list[Block] | None = None) -> str:
+    async def open_dm(self, user: str) -> str:
         data = await self._call("conversations.open", users=user)
-        channel = str(data["channel"]["id"])
+        return str(data["channel"]["id"])
+
+    async def dm(self, user: str, text: str, blocks: list[Block] | None = None) -> str:
+        channel = await self.open_dm(user)
         await self.post(channel, text, blocks)
         return channel
 
     async def tell(
-        self, user: str, text: str, *, response_url: str | None, channel: str | None = None
+        self,
+        user: str,
+        text: str,
+        *,
+        response_url: str | None,
+        channel: str | None = None,
+        blocks: list[Block] | None = None,
     ) -> None:
         """Reach a person privately: the response_url if there is one, else ephemeral, else DM."""
-        if response_url and await self.respond(response_url, text):
+        if response_url and await self.respond(response_url, text, blocks):
             return
         if channel:
             try:
-                await self.ephemeral(channel, user, text)
+                await self.ephemeral(channel, user, text, blocks=blocks)
                 return
             except SlackError as exc:
                 log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.code)
-        await self.dm(user, text)
+        await self.dm(user, text, blocks)
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """A person's file, fetched with the bot token, which goes to Slack's file hosts only."""

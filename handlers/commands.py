@@ -40,4 +40,22 @@ def register(on: Registrar, services: Services) -> None:
         await ack()
         await services.intake.submit(requester(command), request, origin="command")
 
+    async def usage(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack()
+        text, blocks = await services.spend.usage_blocks(command["user_id"])
+        await services.slack.tell(
+            command["user_id"], text, response_url=command.get("response_url"),
+            channel=command.get("channel_id"), blocks=blocks,
+        )  # fmt: skip
+
+    async def admin(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack()
+        reply = await services.spend.admin(command["user_id"], unescape(command.get("text") or ""))
+        await services.slack.tell(
+            command["user_id"], reply.text, response_url=command.get("response_url"),
+            channel=command.get("channel_id"), blocks=reply.blocks,
+        )  # fmt: skip
+
     on.command("/image", image)
+    on.command("/image-usage", usage)
+    on.command("/image-admin", admin)

@@ -64,6 +64,14 @@ class RunnerConfig:
     spool: Path = Path("imagebot-spool")
 
 
+@dataclass(frozen=True)
+class RunnerHooks:
+    """Who else hears of a job's moments (notices, admins); their failures never stop a job."""
+
+    on_settled: Callable[[Job], Awaitable[None]] | None = None
+    on_locked: Callable[[str], Awaitable[None]] | None = None
+
+
 class _Stop(Exception):
     """The job ended (failed or cancelled) and its card has been told."""
 
@@ -76,14 +84,14 @@ class Runner:
         slack: SlackOut,
         config: RunnerConfig,
         inputs: InputResolver,
-        on_locked: Callable[[str], Awaitable[None]] | None = None,
+        hooks: RunnerHooks | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
         self.slack = slack
         self.config = config
         self.inputs = inputs
-        self.on_locked = on_locked
+        self.hooks = hooks or RunnerHooks()
         self.slots = Slots(config.max_at_fal, config.max_per_user)
         self.durations = Durations()
         self._budget = UpdateBudget(config.card_updates_per_minute)
@@ -326,6 +334,8 @@ class Runner:
             log.warning("fal reported no billable units job=%s: settling the estimate", job.id)
         await self.store.mark_generated(job.id, images, units, cost)
         self.slots.release(job.id)
+        if self.hooks.on_settled is not None:
+            await _quietly(self.hooks.on_settled(await self._reload(job.id)), job.id)
         log.info(
             "job generated job=%s user=%s units=%s images=%d",
             job.id,
@@ -362,14 +372,14 @@ class Runner:
                 return found
         files = [
             UploadFile(
-                Path(image.spool_path or ""),
-                image_file_name(job.id, index, job.request.output_format),
-                image_title(job, index),
-                job.prompt[:1000] or "generated image",
+                filename=image_file_name(job.id, index, job.request.output_format),
+                title=image_title(job, index),
+                alt_text=job.prompt[:1000] or "generated image",
+                path=Path(image.spool_path or ""),
             )
             for index, image in enumerate(job.images, start=1)
         ]
-        missing = [f.path for f in files if not f.path.is_file()]
+        missing = [f.path for f in files if f.path is None or not f.path.is_file()]
         if missing:
             raise SlackError("images_missing_from_spool", "files.upload")
         await self.store.mark_upload_started(job.id)
@@ -405,8 +415,8 @@ class Runner:
         raise _Stop
 
     async def _fail_provider(self, job: Job, exc: ProviderError) -> NoReturn:
-        if exc.kind == "account_locked" and self.on_locked is not None:
-            await self.on_locked(exc.detail or exc.message)
+        if exc.kind == "account_locked" and self.hooks.on_locked is not None:
+            await _quietly(self.hooks.on_locked(exc.detail or exc.message), job.id)
         category = getattr(exc, "category", "")
         await self._fail(job.id, exc.kind, category or exc.detail or exc.message)
 
@@ -435,6 +445,13 @@ class Runner:
 
     def _drop_spool(self, job_id: str) -> None:
         shutil.rmtree(self.config.spool / job_id, ignore_errors=True)
+
+
+async def _quietly(hook: Awaitable[None], job_id: str) -> None:
+    try:
+        await hook
+    except Exception:
+        log.exception("a job hook failed job=%s", job_id)
 
 
 def _submission(job: Job) -> Submission:

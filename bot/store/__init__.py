@@ -13,13 +13,17 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.periods import Period
+from bot.store import ledger
+from bot.store.ledger import RecentCharge, SpendRow, Usage
 from bot.store.records import (
     JOB_COLUMNS,
     UNFINISHED,
@@ -342,7 +346,43 @@ class Store:
         """The budget that applies (as admission sees it)."""
         return await _budget(self._reader, scope, subject, fallback)
 
+    # --- spend (the SQL is in bot.store.ledger) --------------------------------------------
+
+    async def spend_rows(
+        self, period: Period, by: ledger.Grouping, zone: ZoneInfo
+    ) -> list[SpendRow]:
+        return await ledger.spend_rows(self._reader, *_ms(period), by, zone)
+
+    async def held_micros(self, period: Period, user_id: str | None = None) -> int:
+        return await ledger.held_micros(self._reader, *_ms(period), user_id)
+
+    async def usage(self, user_id: str, period: Period) -> Usage:
+        return await ledger.usage(self._reader, user_id, *_ms(period))
+
+    async def daily_spend(self, period: Period, zone: ZoneInfo) -> list[tuple[date, int]]:
+        return await ledger.daily_spend(self._reader, *_ms(period), zone)
+
+    async def recent_charges(self, user_id: str, limit: int = 5) -> list[RecentCharge]:
+        return await ledger.recent_charges(self._reader, user_id, limit)
+
+    async def team_spend_micros(self, period: Period) -> int:
+        """Settled and held spend of everyone in the period, as the team budget counts it."""
+        row = await self._one(
+            "SELECT COALESCE(SUM(amount_micros), 0) FROM charges"
+            " WHERE created_at >= ? AND created_at < ?",
+            _ms(period),
+        )
+        return int(row[0]) if row is not None else 0
+
     # --- events seen and notices given -----------------------------------------------------
+
+    async def claim_notice(self, key: str) -> bool:
+        """True the first time a notice is due (so it is sent once); False ever after."""
+        async with self._write() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO notices (key, sent_at) VALUES (?, ?)", (key, self._now_ms())
+            )
+            return cursor.rowcount == 1
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         """True the first time a key is seen (until it expires); False for a repeat."""
@@ -468,6 +508,10 @@ async def _get_job(db: aiosqlite.Connection, job_id: str) -> Job:
     if row is None:
         raise LookupError(job_id)
     return job_from_row(row)
+
+
+def _ms(period: Period) -> tuple[int, int]:
+    return to_ms(period.start), to_ms(period.end)
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -1,0 +1,287 @@
+"""Spend end to end: charges at fal's bill, budgets under concurrency, usage, reports, notices."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.options import ImageRequest
+from bot.periods import month_of
+from bot.spend import build_report
+from bot.store import Admitted, JobState, NewJob, Store
+from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.slack_standin import SlackStandIn
+from tests.helpers import query
+
+ADMIN = "U0ADMIN"
+
+
+@pytest.fixture
+def make_bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> Callable[..., object]:
+    slack.add_user(ADMIN, "ada")
+    fal.default = FalBehaviour(run_seconds=0.2, billable_units=Decimal("0.0421"))
+
+    def make(**extra: str) -> object:
+        env = bot_env(slack, tmp_path, FAL_KEY=fal.key, IMAGEBOT_ADMINS=ADMIN, **extra)
+        return running_bot(slack, env)
+
+    return make
+
+
+@pytest.fixture
+async def bot(make_bot: Callable[..., object]) -> AsyncIterator[RunningBot]:
+    async with make_bot() as running:  # type: ignore[attr-defined]
+        yield running
+
+
+async def finished(bot: RunningBot, count: int, timeout: float = 30.0) -> list:  # type: ignore[type-arg]
+    async with asyncio.timeout(timeout):
+        while True:
+            await bot.idle()
+            jobs = await bot.store.jobs(limit=500)
+            if len(jobs) >= count and all(j.finished and j.card_done for j in jobs):
+                return jobs
+            await asyncio.sleep(0.05)
+
+
+def spend_by_user(data: bytes) -> dict[str, Decimal]:
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert rows and {"user_id", "spend_usd", "user_name", "jobs", "images"} <= set(rows[0])
+    return {row["user_id"]: Decimal(row["spend_usd"]) for row in rows}
+
+
+async def test_reports_in_slack_and_on_the_command_line_show_the_billed_cost(
+    bot: RunningBot, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    for user, count in (("U0ALICE", 3), ("U0BOB", 2)):
+        for number in range(count):
+            await bot.driver.command("/image", f"picture {number} --quality low", user=user)
+    await finished(bot, 5)
+
+    await bot.driver.command("/image-admin", "report --csv", user=ADMIN)
+    upload = await slack.wait_for(
+        lambda: next((u for u in slack.uploads if u.filename.endswith(".csv")), None)
+    )
+    dm = slack.channel(upload.channel_id)
+    assert dm.is_im and dm.user == ADMIN
+    assert spend_by_user(upload.bytes) == {"U0ALICE": Decimal("0.1263"), "U0BOB": Decimal("0.0842")}
+
+    csv_out = await cli_report(tmp_path, "--format", "csv")
+    assert spend_by_user(csv_out) == {"U0ALICE": Decimal("0.1263"), "U0BOB": Decimal("0.0842")}
+    table = (await cli_report(tmp_path, "--format", "table", "--by", "quality")).decode()
+    assert "low" in table and "0.21" in table
+
+
+async def cli_report(folder: Path, *args: str) -> bytes:
+    """`imagebot report` in its own process, on the bot's database."""
+    env = {**os.environ, "IMAGEBOT_DATABASE_URL": f"sqlite:///{folder / 'imagebot.db'}"}
+    command = [sys.executable, "-m", "bot", "report", *args]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, cwd=folder, capture_output=True, timeout=60, check=True
+    )
+    return done.stdout
+
+
+async def watch_spend(db: Path, stop: asyncio.Event, user: str | None = None) -> int:
+    """The highest settled + held amount seen while the race runs."""
+    highest = 0
+    where, args = ("AND user_id = ?", (user,)) if user else ("", ())
+    while not stop.is_set():
+        rows = query(
+            db, f"SELECT COALESCE(SUM(amount_micros), 0) FROM charges WHERE 1 {where}", args
+        )
+        highest = max(highest, int(rows[0][0]))
+        await asyncio.sleep(0.01)
+    return highest
+
+
+async def test_budget_race_for_one_person(
+    make_bot: Callable[..., object], slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
+) -> None:
+    fal.default = FalBehaviour(run_seconds=1.0, billable_units=Decimal("0.0421"))
+    async with make_bot(IMAGEBOT_USER_MONTHLY_BUDGET="0.10") as bot:  # type: ignore[attr-defined]
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_spend(tmp_path / "imagebot.db", stop, "U0ALICE"))
+        replies = await asyncio.gather(
+            *(bot.driver.command("/image", f"cat {n} --size square") for n in range(10))
+        )
+        await finished(bot, 1)
+        stop.set()
+        highest = await watcher
+
+    assert all(r.status == 200 for r in replies)
+    assert highest <= 100_000
+    assert len(fal.requests) == 1
+    refusals = [r for r in slack.responses if "monthly budget" in r.body.get("text", "")]
+    assert len(refusals) == 9
+    assert "left" in refusals[0].body["text"] and "resets" in refusals[0].body["text"]
+
+
+async def test_budget_race_for_the_team(
+    make_bot: Callable[..., object], slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
+) -> None:
+    slack.add_user("U0CAROL", "carol")
+    fal.default = FalBehaviour(run_seconds=1.0, billable_units=Decimal("0.06"))
+    async with make_bot(IMAGEBOT_TEAM_MONTHLY_BUDGET="0.25") as bot:  # type: ignore[attr-defined]
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_spend(tmp_path / "imagebot.db", stop))
+        await asyncio.gather(
+            *(
+                bot.driver.command("/image", f"{user} {n} --size square", user=user)
+                for user in ("U0ALICE", "U0BOB", "U0CAROL")
+                for n in range(4)
+            )
+        )
+        jobs = await finished(bot, 4)
+        stop.set()
+        highest = await watcher
+
+    assert highest <= 250_000
+    assert len(jobs) == len(fal.requests) == 4  # 4 x 0.06 <= 0.25 < 5 x 0.06
+    refusals = [r for r in slack.responses if "team's monthly budget" in r.body.get("text", "")]
+    assert len(refusals) == 8
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "kind"),
+    [
+        (FalBehaviour(outcome="result_500"), "unavailable"),
+        (FalBehaviour(outcome="submit_500"), "unavailable"),
+        (
+            FalBehaviour(outcome="content_policy", content_policy_category="violence"),
+            "content_policy",
+        ),
+    ],
+)
+async def test_failed_jobs_leave_no_charge(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn, behaviour: FalBehaviour, kind: str
+) -> None:
+    fal.default = behaviour
+
+    await bot.driver.command("/image", "something --quality low")
+
+    (job,) = await finished(bot, 1)
+    assert job.state == JobState.FAILED and job.error_kind == kind
+    assert job.charge_status == "released" and job.amount_micros == 0
+    card = next(m for m in slack.messages("C0GENERAL") if m["ts"] == job.card_ts)
+    if kind == "content_policy":
+        assert "declined this prompt" in str(card["blocks"]) and "violence" in str(card["blocks"])
+
+
+async def test_non_admins_are_refused_without_revealing_anything(
+    bot: RunningBot, slack: SlackStandIn
+) -> None:
+    await bot.driver.command("/image", "a cat --quality low")
+    await finished(bot, 1)
+
+    for text in ("report --csv", "report", "budget <@U0ALICE> 100", "help"):
+        await bot.driver.command("/image-admin", text, user="U0BOB")
+    await bot.idle()
+
+    assert [u for u in slack.uploads if u.filename.endswith(".csv")] == []
+    texts = [r.body["text"] for r in slack.responses]
+    assert len(texts) == 4 and all(
+        t == "Only imagebot admins can use `/image-admin`." for t in texts
+    )
+    assert await bot.services.spend.user_budget("U0ALICE") == 20_000_000
+
+
+async def test_admin_sets_a_budget_and_it_applies(bot: RunningBot, slack: SlackStandIn) -> None:
+    await bot.driver.command("/image-admin", "budget <@U0BOB|bob> 0.05", user=ADMIN)
+    await bot.idle()
+    assert "<@U0BOB>'s monthly budget is now $0.05 a month" in slack.responses[-1].body["text"]
+
+    await bot.driver.command("/image", "a cat --size square", user="U0BOB")
+    await bot.idle()
+
+    assert "would go over your monthly budget" in slack.responses[-1].body["text"]
+    assert await bot.store.jobs() == []
+
+
+async def test_usage_shows_spend_budget_and_recent_requests(
+    bot: RunningBot, slack: SlackStandIn
+) -> None:
+    await bot.driver.command("/image", "a red bicycle --quality low --n 2")
+    await finished(bot, 1)
+
+    await bot.driver.command("/image-usage", "")
+    await bot.idle()
+
+    text = slack.responses[-1].body["text"]
+    assert "$0.0421 of $20.00 used" in text and "$19.9579 left" in text
+    assert "2 images from 1 finished requests" in text
+    assert "a red bicycle" in text
+
+
+async def test_eighty_percent_notice_once_a_month(
+    make_bot: Callable[..., object], slack: SlackStandIn
+) -> None:
+    async with make_bot(IMAGEBOT_USER_MONTHLY_BUDGET="0.10") as bot:  # type: ignore[attr-defined]
+        for number in range(2):
+            await bot.driver.command("/image", f"a kite {number} --quality low")
+            await finished(bot, number + 1)
+        await bot.driver.command("/image", "one more --quality low")
+        await bot.idle()
+
+    dms = [
+        m for c in slack.calls_to("chat.postMessage") if (m := c.args)["channel"].startswith("D")
+    ]
+    notices = [m for m in dms if "Heads up" in m["text"]]
+    assert len(notices) == 1 and "84%" in notices[0]["text"]
+
+
+async def test_app_home_shows_own_usage_and_admins_the_team(
+    bot: RunningBot, slack: SlackStandIn
+) -> None:
+    await bot.driver.command("/image", "a lamp --quality low")
+    await finished(bot, 1)
+
+    await bot.driver.event({"type": "app_home_opened", "user": "U0BOB", "tab": "home"})
+    await bot.driver.event({"type": "app_home_opened", "user": ADMIN, "tab": "home"})
+    await bot.idle()
+
+    published = {v.user_id: v.view for v in slack.views if v.method == "views.publish"}
+    assert "Team spend" not in str(published["U0BOB"])
+    admin_view = str(published[ADMIN])
+    assert "Team spend" in admin_view and "<@U0ALICE>" in admin_view
+    chart = [b for b in published[ADMIN]["blocks"] if b["type"] == "image"]
+    assert chart and chart[0]["slack_file"]["id"] in {u.file_id for u in slack.uploads}
+
+
+async def test_a_job_at_2359_on_the_last_day_counts_for_that_month(tmp_path: Path) -> None:
+    zone = ZoneInfo("America/New_York")
+    late = datetime(2026, 11, 30, 23, 59, tzinfo=zone)
+    store = await Store.open(tmp_path / "x.db", clock=lambda: late.astimezone(UTC))
+    try:
+        new = NewJob(
+            user_id="U1", channel_id="C1", kind="generate", origin="command",
+            request=ImageRequest(prompt="late cat", quality="low"),
+            endpoint_id="openai/gpt-image-2", model="openai/gpt-image-2", estimate_micros=10_000,
+        )  # fmt: skip
+        month = month_of(late, zone)
+        admitted = await store.admit(
+            new, month=month.bounds(), user_budget_micros=None, team_budget_micros=None
+        )
+        assert isinstance(admitted, Admitted)
+        await store.mark_submitted(admitted.job.id, "r", "s", "r", "c")
+        await store.mark_generated(admitted.job.id, [], Decimal("0.0421"), 42_100)
+        november = await build_report(store, month, "user", zone)
+        december = await build_report(
+            store, month_of(datetime(2026, 12, 2, tzinfo=zone), zone), "user", zone
+        )
+    finally:
+        await store.close()
+    assert month.label == "November 2026"
+    assert november.spend_micros == 42_100 and december.spend_micros == 0
