@@ -26,8 +26,16 @@ class Waiting:
 
 
 @dataclass(frozen=True)
-class QueuedAtFal:
+class Starting:
+    """Admitted; the card is new and the job is on its way to the provider."""
+
+
+@dataclass(frozen=True)
+class InQueue:
+    """Waiting in the provider's own queue (fal's position counts from 0)."""
+
     position: int
+    at: str = "fal"
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class Cancelled:
     by: str
 
 
-CardStatus = Waiting | QueuedAtFal | Generating | Uploading | Done | Failed | Cancelled
+CardStatus = Starting | Waiting | InQueue | Generating | Uploading | Done | Failed | Cancelled
 
 
 def status_line(status: CardStatus) -> str:
@@ -67,8 +75,10 @@ def status_line(status: CardStatus) -> str:
         case Waiting(ahead=ahead):
             jobs = "request" if ahead == 1 else "requests"
             return f":hourglass_flowing_sand: Waiting for a free slot: {ahead} {jobs} ahead"
-        case QueuedAtFal(position=position):
-            return f":hourglass_flowing_sand: Queued at fal (position {position + 1})"
+        case Starting():
+            return ":hourglass_flowing_sand: Starting…"
+        case InQueue(position=position, at=at):
+            return f":hourglass_flowing_sand: Queued at {at} (position {position + 1})"
         case Generating(seconds=seconds):
             return f":art: Generating… {seconds} s"
         case Uploading():
@@ -142,7 +152,7 @@ def _button(text: str, action_id: str, job_id: str, style: str | None = None) ->
 
 
 def _actions(job: Job, status: CardStatus) -> list[Block]:
-    if isinstance(status, Waiting | QueuedAtFal | Generating):
+    if isinstance(status, Starting | Waiting | InQueue | Generating):
         return [_button("Cancel", ACTION_CANCEL, job.id, "danger")]
     if isinstance(status, Done):
         buttons = [_button("Regenerate", ACTION_REGENERATE, job.id)]

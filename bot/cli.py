@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.periods import PeriodError, date_range, month_of
@@ -44,7 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
     report.add_argument("--by", choices=GROUPINGS, default="user")
     report.set_defaults(func=_report)
+
+    demo = commands.add_parser("demo", help="try the bot offline: no keys, no network")
+    demo.add_argument("--prompt", help="your own words for the first request")
+    demo.add_argument("--html", action="store_true", help="also write a page of the conversation")
+    demo.add_argument("--out", type=Path, help="the folder for images and the report")
+    demo.set_defaults(func=_demo)
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import main as demo
+
+    return demo(args.prompt, args.out, args.html)
 
 
 def _date(text: str) -> date:

@@ -25,7 +25,8 @@ from bot.blocks import (
     Done,
     Failed,
     Generating,
-    QueuedAtFal,
+    InQueue,
+    Starting,
     Uploading,
     Waiting,
     card,
@@ -211,7 +212,7 @@ class Runner:
 
     async def _post_card(self, job: Job, resumed: bool) -> None:
         thread = job.thread_ts if job.kind == "edit" or job.thread_ts else None
-        status: CardStatus = Waiting(self.slots.waiting) if self.slots.waiting else QueuedAtFal(0)
+        status: CardStatus = Waiting(self.slots.waiting) if self.slots.waiting else Starting()
         text, blocks = card(job, status)
         ts = None
         if resumed:
@@ -258,7 +259,7 @@ class Runner:
         log.info(
             "job submitted job=%s user=%s request=%s", job.id, job.user_id, submission.request_id
         )
-        await card_.show(QueuedAtFal(submission.queue_position or 0))
+        await card_.show(InQueue(submission.queue_position or 0, self.provider.name))
 
     async def _wait_at_fal(self, job: Job) -> None:
         card_ = self._card(job)
@@ -283,7 +284,7 @@ class Runner:
                 delay = 5.0
                 continue
             if isinstance(state, Queued):
-                await card_.show(QueuedAtFal(state.position))
+                await card_.show(InQueue(state.position, self.provider.name))
                 delay = plan.queued_delay()
             elif isinstance(state, Running):
                 if running_since is None:
