@@ -46,6 +46,7 @@ PERMANENT_ERRORS = frozenset(
         "token_revoked",
         "missing_scope",
         "method_not_supported_for_channel_type",
+        "images_lost",
     }
 )
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,10 +29,9 @@ from bot.blocks import (
     Uploading,
     Waiting,
     card,
-    image_file_name,
-    image_title,
 )
 from bot.jobs.cards import Card, UpdateBudget
+from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.polling import Durations, PollPlan
 from bot.jobs.slots import Slots
@@ -47,12 +45,10 @@ from bot.provider import (
     Running,
     Submission,
 )
-from bot.slack import SlackError, SlackOut, UploadFile
-from bot.store import Job, JobState, ResultImage, Store
+from bot.slack import SlackError, SlackOut
+from bot.store import Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
-
-_DELIVERY_BACKOFF = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class RunnerHooks:
 
 
 class _Stop(Exception):
-    """The job ended (failed or cancelled) and its card has been told."""
+    """The job ended (failed or cancelled) and the person has been told."""
 
 
 class Runner:
@@ -93,6 +89,7 @@ class Runner:
         self.config = config
         self.inputs = inputs
         self.hooks = hooks or RunnerHooks()
+        self.delivery = Delivery(store, provider, slack, config.spool)
         self.slots = Slots(config.max_at_fal, config.max_per_user)
         self.durations = Durations()
         self._budget = UpdateBudget(config.card_updates_per_minute)
@@ -151,19 +148,20 @@ class Runner:
 
     async def cancel(self, job: Job, by: str) -> bool:
         """Cancel a job that has not been generated yet; False when it is too late."""
-        if job.state == JobState.SUBMITTED and job.fal_cancel_url:
-            taken = await self.provider.cancel(_submission(job))
-            if not taken:
-                return False
+        at_fal = job.state == JobState.SUBMITTED and job.fal_cancel_url
+        if at_fal and not await self.provider.cancel(_submission(job)):
+            return False
         if not await self.store.mark_cancelled(job.id, by):
             return False
+        _log_state(job, "cancelled", by=by)
         task = self._tasks.get(job.id)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._drop_spool(job.id)
-        await self._finish_card(await self._reload(job.id), Cancelled(by))
+        self.delivery.drop(job.id)
+        with contextlib.suppress(SlackError):
+            await self._finish_card(await self._reload(job.id), Cancelled(by))
         return True
 
     # --- one job ---------------------------------------------------------------------------
@@ -173,12 +171,13 @@ class Runner:
             job = await self._reload(job_id)
             while not (job.finished and job.card_done):
                 job = await self._step(job, resumed)
-        except asyncio.CancelledError:
-            raise
-        except _Stop:
-            pass
+        except (asyncio.CancelledError, _Stop):
+            return
         except Exception:
             log.exception("job failed unexpectedly job=%s", job_id)
+        else:
+            return
+        with contextlib.suppress(_Stop, Exception):
             await self._fail(job_id, "internal", None)
 
     async def _step(self, job: Job, resumed: bool) -> Job:
@@ -211,15 +210,10 @@ class Runner:
         return self._cards[job.id]
 
     async def _post_card(self, job: Job, resumed: bool) -> None:
-        thread = job.thread_ts if job.kind == "edit" or job.thread_ts else None
+        thread = job.thread_ts
         status: CardStatus = Waiting(self.slots.waiting) if self.slots.waiting else Starting()
         text, blocks = card(job, status)
-        ts = None
-        if resumed:
-            oldest = job.created_at.timestamp() - 60
-            ts = await self.slack.find_job_message(
-                job.channel_id, job.id, thread_ts=thread, oldest=oldest
-            )
+        ts = await self._posted_before(job, thread) if resumed else None
         if ts is None:
             try:
                 ts = await self.slack.post_job_message(
@@ -228,21 +222,22 @@ class Runner:
             except SlackError as exc:
                 await self._fail_unplaceable(job, exc)
         await self.store.set_card(job.id, ts, thread or ts)
-        log.info("job card posted job=%s user=%s channel=%s", job.id, job.user_id, job.channel_id)
+        _log_state(job, "card", channel=job.channel_id)
+
+    async def _posted_before(self, job: Job, thread: str | None) -> str | None:
+        """The card an interrupted run may have posted without storing its ts."""
+        oldest = job.created_at.timestamp() - 60
+        try:
+            return await self.slack.find_job_message(
+                job.channel_id, job.id, thread_ts=thread, oldest=oldest
+            )
+        except SlackError as exc:
+            log.warning("could not look for an earlier card job=%s error=%s", job.id, exc.code)
+            return None
 
     async def _submit(self, job: Job) -> None:
         card_ = self._card(job)
-        if not self.slots.try_take(job.id, job.user_id):
-            waiter = self.slots.enqueue(job.id, job.user_id)
-            try:
-                while not waiter.granted:
-                    waiter.changed.clear()
-                    await card_.show(Waiting(self.slots.ahead_of(job.id)))
-                    if not waiter.granted:
-                        await waiter.changed.wait()
-            except BaseException:
-                self.slots.leave(waiter)
-                raise
+        await self._wait_for_slot(job, card_)
         try:
             image_urls, mask_url = await self.inputs.resolve(job)
         except InputError as exc:
@@ -252,28 +247,43 @@ class Runner:
             submission = await self.provider.submit(job.endpoint_id, arguments)
         except ProviderError as exc:
             await self._fail_provider(job, exc)
-        await self.store.mark_submitted(
+        stored = await self.store.mark_submitted(
             job.id, submission.request_id, submission.status_url,
             submission.result_url, submission.cancel_url,
         )  # fmt: skip
-        log.info(
-            "job submitted job=%s user=%s request=%s", job.id, job.user_id, submission.request_id
-        )
+        if not stored:
+            # Cancelled while the submit was on its way: fal must not run it for nobody.
+            await self.provider.cancel(submission)
+            raise _Stop
+        _log_state(job, "submitted", request=submission.request_id)
         await card_.show(InQueue(submission.queue_position or 0, self.provider.name))
+
+    async def _wait_for_slot(self, job: Job, card_: Card) -> None:
+        if self.slots.try_take(job.id, job.user_id):
+            return
+        waiter = self.slots.enqueue(job.id, job.user_id)
+        try:
+            while not waiter.granted:
+                waiter.changed.clear()
+                await card_.show(Waiting(self.slots.ahead_of(job.id)))
+                if not waiter.granted:
+                    await waiter.changed.wait()
+        except BaseException:
+            self.slots.leave(waiter)
+            raise
 
     async def _wait_at_fal(self, job: Job) -> None:
         card_ = self._card(job)
         submission = _submission(job)
         key = (job.endpoint_id, job.request.quality)
         plan = PollPlan(await self._expected(key))
-        deadline = (job.submitted_at or job.created_at) + timedelta(
-            seconds=self.config.deadline_seconds
-        )
+        limit = timedelta(seconds=self.config.deadline_seconds)
+        deadline = (job.submitted_at or job.created_at) + limit
         delay, late = plan.first_delay(), 0
         running_since: float | None = None
         while True:
             await asyncio.sleep(delay)
-            if _now(job) > deadline:
+            if datetime.now(UTC) > deadline:
                 await self._time_out(job, submission)
             try:
                 state = await self.provider.status(submission)
@@ -294,11 +304,8 @@ class Runner:
                     await card_.show(Generating(0))
                 running_for = time.monotonic() - running_since
                 delay = plan.running_delay(running_for, late)
-                late += (
-                    1
-                    if plan.expected_seconds is None or running_for >= plan.expected_seconds
-                    else 0
-                )
+                expected = plan.expected_seconds
+                late += 1 if expected is None or running_for >= expected else 0
             elif isinstance(state, Finished):
                 if running_since is not None:
                     self.durations.add(key, time.monotonic() - running_since)
@@ -314,19 +321,7 @@ class Runner:
         """Fetch the result and its bill, keep the images on disk, settle the charge."""
         try:
             generation = await self.provider.result(submission)
-            folder = self.config.spool / job.id
-            folder.mkdir(parents=True, exist_ok=True)
-            images = []
-            for index, output in enumerate(generation.images, start=1):
-                path = folder / image_file_name(job.id, index, job.request.output_format)
-                size = await self.provider.download(output.url, path)
-                images.append(
-                    ResultImage(
-                        url=output.url, content_type=output.content_type, width=output.width,
-                        height=output.height, file_name=output.file_name,
-                        spool_path=str(path.resolve()), size=size,
-                    )
-                )  # fmt: skip
+            images = await self.delivery.fetch(job, generation)
         except ProviderError as exc:
             await self._fail_provider(job, exc)
         units = generation.billed_units
@@ -335,63 +330,25 @@ class Runner:
             log.warning("fal reported no billable units job=%s: settling the estimate", job.id)
         await self.store.mark_generated(job.id, images, units, cost)
         self.slots.release(job.id)
+        _log_state(job, "generated", units=units, images=len(images))
         if self.hooks.on_settled is not None:
             await _quietly(self.hooks.on_settled(await self._reload(job.id)), job.id)
-        log.info(
-            "job generated job=%s user=%s units=%s images=%d",
-            job.id,
-            job.user_id,
-            units,
-            len(images),
-        )
 
     async def _deliver(self, job: Job) -> None:
-        card_ = self._card(job)
-        await card_.show(Uploading())
-        for attempt, pause in enumerate((*_DELIVERY_BACKOFF, None)):
-            try:
-                file_ids = await self._upload(job)
-                break
-            except SlackError as exc:
-                if exc.permanent or pause is None:
-                    await self._undeliverable(job, exc)
-                log.warning(
-                    "upload failed job=%s attempt=%d error=%s", job.id, attempt + 1, exc.code
-                )
-                await asyncio.sleep(pause)
+        await self._card(job).show(Uploading())
+        try:
+            file_ids = await self.delivery.deliver(job)
+        except Undeliverable as exc:
+            await self._undeliverable(job, exc.error)
         await self.store.mark_delivered(job.id, file_ids)
-        self._drop_spool(job.id)
-        log.info("job delivered job=%s user=%s files=%d", job.id, job.user_id, len(file_ids))
-
-    async def _upload(self, job: Job) -> list[str]:
-        assert job.card_ts is not None
-        thread = job.thread_ts or job.card_ts
-        prefix = f"imagebot-{job.id}-"
-        if job.upload_started:
-            found = await self.slack.find_job_files(job.channel_id, thread, prefix)
-            if len(found) >= len(job.images):
-                return found
-        files = [
-            UploadFile(
-                filename=image_file_name(job.id, index, job.request.output_format),
-                title=image_title(job, index),
-                alt_text=job.prompt[:1000] or "generated image",
-                path=Path(image.spool_path or ""),
-            )
-            for index, image in enumerate(job.images, start=1)
-        ]
-        missing = [f.path for f in files if f.path is None or not f.path.is_file()]
-        if missing:
-            raise SlackError("images_missing_from_spool", "files.upload")
-        await self.store.mark_upload_started(job.id)
-        return await self.slack.upload(job.channel_id, thread, files, None)
+        self.delivery.drop(job.id)
+        _log_state(job, "delivered", files=len(file_ids))
 
     # --- endings ---------------------------------------------------------------------------
 
     async def _finish_card(self, job: Job, status: CardStatus) -> None:
-        card_ = self._card(job)
         try:
-            await card_.finish(status)
+            await self._card(job).finish(status)
         except SlackError as exc:
             if not exc.permanent:
                 raise
@@ -400,17 +357,14 @@ class Runner:
 
     async def _fail(self, job_id: str, kind: str, detail: str | None) -> NoReturn:
         job = await self._reload(job_id)
-        message = failure_text(kind, detail, job.id)
         if await self.store.mark_failed(job.id, kind, detail or kind):
-            log.info("job failed job=%s user=%s kind=%s", job.id, job.user_id, kind)
+            _log_state(job, "failed", kind=kind)
         self.slots.release(job.id)
-        self._drop_spool(job.id)
+        self.delivery.drop(job.id)
         job = await self._reload(job.id)
+        message = failure_text(kind, detail, job.id)
         if job.card_ts is None:
-            await self.slack.tell(
-                job.user_id, message, response_url=job.response_url, channel=job.channel_id
-            )
-            await self.store.mark_card_done(job.id)
+            await self._tell(job, message)
         else:
             await self._finish_card(job, Failed(message))
         raise _Stop
@@ -422,30 +376,37 @@ class Runner:
         await self._fail(job.id, exc.kind, category or exc.detail or exc.message)
 
     async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
+        """The card cannot be posted where the person asked: tell them privately."""
         await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        text = undeliverable_text(exc.code, before_start=True)
-        await self.slack.tell(job.user_id, text, response_url=job.response_url, channel=None)
-        await self.store.mark_card_done(job.id)
-        log.info(
-            "job could not be placed job=%s channel=%s error=%s", job.id, job.channel_id, exc.code
-        )
+        _log_state(job, "failed", kind="slack_" + exc.code)
+        await self._tell(job, undeliverable_text(exc.code, before_start=True))
         raise _Stop
 
     async def _undeliverable(self, job: Job, exc: SlackError) -> NoReturn:
         await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        self._drop_spool(job.id)
-        text = undeliverable_text(exc.code, before_start=False)
-        with contextlib.suppress(SlackError):
-            await self.slack.tell(job.user_id, text, response_url=job.response_url, channel=None)
-        await self.store.mark_card_done(job.id)
+        _log_state(job, "failed", kind="slack_" + exc.code)
+        self.delivery.drop(job.id)
+        await self._tell(job, undeliverable_text(exc.code, before_start=False))
         raise _Stop
+
+    async def _tell(self, job: Job, text: str) -> None:
+        """Reach the person when their card cannot: response_url, else a DM."""
+        try:
+            await self.slack.tell(job.user_id, text, response_url=job.response_url, channel=None)
+        except SlackError as exc:
+            log.warning("could not tell the requester job=%s error=%s", job.id, exc.code)
+        await self.store.mark_card_done(job.id)
 
     async def _time_out(self, job: Job, submission: Submission) -> NoReturn:
         await self.provider.cancel(submission)
         await self._fail_provider(job, ProviderTimeout("fal took too long"))
 
-    def _drop_spool(self, job_id: str) -> None:
-        shutil.rmtree(self.config.spool / job_id, ignore_errors=True)
+
+def _log_state(job: Job, state: str, **fields: object) -> None:
+    """One structured line per transition: job, person, state, seconds since the request."""
+    age = (datetime.now(UTC) - job.created_at).total_seconds()
+    extra = "".join(f" {name}={value}" for name, value in fields.items())
+    log.info("job state=%s job=%s user=%s age_s=%.2f%s", state, job.id, job.user_id, age, extra)
 
 
 async def _quietly(hook: Awaitable[None], job_id: str) -> None:
@@ -460,10 +421,6 @@ def _submission(job: Job) -> Submission:
         job.fal_request_id or "", job.fal_status_url or "", job.fal_result_url or "",
         job.fal_cancel_url or "",
     )  # fmt: skip
-
-
-def _now(job: Job) -> datetime:
-    return datetime.now(job.created_at.tzinfo)
 
 
 def _final_status(job: Job) -> CardStatus:

@@ -39,6 +39,7 @@ def undeliverable_text(code: str, *, before_start: bool) -> str:
         "channel_not_found": "I can't see that conversation (private channels need an invite)",
         "method_not_supported_for_channel_type": "I can't join private channels by myself",
         "is_archived": "that channel is archived",
+        "images_lost": "the images were lost before they reached Slack",
     }.get(code, f"Slack refused the post ({code})")
     if before_start:
         return (

@@ -33,7 +33,11 @@ from bot.testing.images import make_png
 JSON = dict[str, Any]
 
 SUBMIT_FAILURES = ("locked", "submit_500", "submit_503")
-OUTCOMES = ("ok", "validation_error", "content_policy", "result_500", "never", *SUBMIT_FAILURES)
+# status_429 / result_429: fal's rate limit on those calls (fail_times of them, then normal).
+OUTCOMES = (
+    "ok", "validation_error", "content_policy", "result_500", "never", "status_429", "result_429",
+    *SUBMIT_FAILURES,
+)  # fmt: skip
 GPT_IMAGE_2 = "openai/gpt-image-2"
 PRESETS: dict[str, tuple[int, int]] = {
     "square_hd": (1024, 1024),
@@ -99,6 +103,7 @@ class FalRecord:
     media: dict[str, bytes] = field(default_factory=dict)
     forced_done_at: float | None = None
     result_failures: int = 0
+    limited: int = 0
 
     @property
     def app(self) -> str:
@@ -320,7 +325,16 @@ class FalStandIn:
         with_logs = request.query.get("logs", "false").lower() in ("true", "1")
         with self._lock:
             rec.status_calls += 1
+            if self._rate_limited(rec, "status_429"):
+                return _rate_limit(rec)
             return _json(rec, self._status_body(rec, time.monotonic(), with_logs))
+
+    def _rate_limited(self, rec: FalRecord, outcome: str) -> bool:
+        b = rec.behaviour
+        if b.outcome != outcome or (b.fail_times is not None and rec.limited >= b.fail_times):
+            return False
+        rec.limited += 1
+        return True
 
     def _status_body(self, rec: FalRecord, now: float, with_logs: bool) -> JSON:
         phase = rec.phase(now)
@@ -360,6 +374,8 @@ class FalStandIn:
             return _json(rec, {"detail": "Request was cancelled"}, status=400)
         if rec.phase(time.monotonic()) != "COMPLETED":
             return _json(rec, {"detail": "Request is still in progress"}, status=400)
+        if self._rate_limited(rec, "result_429"):
+            return _rate_limit(rec)
         if rec.error is not None:
             headers = {"X-Fal-Retryable": "false"}
             return _json(rec, {"detail": [rec.error]}, status=422, headers=headers)
@@ -450,6 +466,11 @@ class FalStandIn:
     def _urls(self, rec: FalRecord) -> JSON:
         base = f"{self.base_url}/{rec.app}/requests/{rec.request_id}"
         return {"response_url": base} | {f"{k}_url": f"{base}/{k}" for k in ("status", "cancel")}
+
+
+def _rate_limit(rec: FalRecord) -> web.Response:
+    body = {"detail": "Too many requests", "error_type": "rate_limited"}
+    return _json(rec, body, status=429, headers={"Retry-After": "1"})
 
 
 def _json(

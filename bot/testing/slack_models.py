@@ -231,11 +231,12 @@ class Fault:
     """An injected failure for one API method (or the raw upload URL)."""
 
     target: str
-    kind: str  # "error" | "ratelimit" | "server"
+    kind: str  # "error" | "ratelimit" | "server" | "stall"
     remaining: int | None
     error: str = "internal_error"
     status: int = 500
     retry_after: int = 1
+    delay: float = 0.0
 
     def consume(self) -> bool:
         """Use the fault once; False when it is exhausted."""

@@ -364,6 +364,11 @@ class SlackStandIn:
         """Answer the raw upload URL with HTTP 500 the next ``times`` times."""
         self._add_fault(Fault(UPLOAD_TARGET, "server", times, status=500))
 
+    def stall(self, method: str, seconds: float, times: int | None = 1) -> None:
+        """Do what the method does, then hold the answer back for ``seconds``: the caller
+        cannot tell whether it landed (a lost reply, a process killed mid-call)."""
+        self._add_fault(Fault(method, "stall", times, retry_after=0, delay=seconds))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -382,9 +387,18 @@ class SlackStandIn:
         with self._lock:
             self._faults.append(fault)
 
-    def _take_fault(self, target: str) -> Fault | None:
-        """The first live fault for ``target``, used once (call with the lock held)."""
-        found = next((f for f in self._faults if f.target == target and f.consume()), None)
+    def _take_fault(self, target: str, kind: str | None = None) -> Fault | None:
+        """The first live fault for ``target`` (answers, or stalls when ``kind`` is "stall"),
+        used once (call with the lock held)."""
+        stalls = kind == "stall"
+        found = next(
+            (
+                f
+                for f in self._faults
+                if f.target == target and (f.kind == "stall") == stalls and f.consume()
+            ),
+            None,
+        )
         self._faults = [f for f in self._faults if f.remaining is None or f.remaining > 0]
         return found
 
@@ -407,6 +421,9 @@ class SlackStandIn:
             )
             call = Call(method, copy.deepcopy(args), time.monotonic(), token, status)
             self._calls.append(dataclasses.replace(call, error=body.get("error")))
+            stall = self._take_fault(method, "stall")
+        if stall is not None:
+            await asyncio.sleep(stall.delay)
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(self, method: str, args: JSONDict, token: str | None) -> Answer:

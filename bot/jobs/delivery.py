@@ -1,0 +1,97 @@
+"""Getting a job's images from fal onto disk, and from disk into the job's Slack thread.
+
+Images are fetched as soon as fal has them (fal keeps results minutes to an hour) and wait in a
+spool folder until Slack has them, so a failed or interrupted upload can be retried, after a
+restart too. Files carry the job id in their names: a resumed job looks in the thread for files
+an interrupted upload may already have shared before uploading again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+from bot.blocks import image_file_name, image_title
+from bot.provider import Generation, ImageProvider, ProviderError
+from bot.slack import SlackError, SlackOut, UploadFile
+from bot.store import Job, ResultImage, Store
+
+log = logging.getLogger("bot.jobs")
+
+# Waits between upload attempts; after the last one the job is reported undeliverable.
+UPLOAD_BACKOFF = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class Undeliverable(Exception):
+    def __init__(self, error: SlackError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
+class Delivery:
+    def __init__(self, store: Store, provider: ImageProvider, slack: SlackOut, spool: Path) -> None:
+        self.store = store
+        self.provider = provider
+        self.slack = slack
+        self.spool = spool
+
+    async def fetch(self, job: Job, generation: Generation) -> list[ResultImage]:
+        """Download every output image into the job's spool folder."""
+        folder = self.spool / job.id
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        images = []
+        for index, output in enumerate(generation.images, start=1):
+            path = folder / image_file_name(job.id, index, job.request.output_format)
+            size = await self.provider.download(output.url, path)
+            images.append(
+                ResultImage(
+                    url=output.url, content_type=output.content_type, width=output.width,
+                    height=output.height, file_name=output.file_name,
+                    spool_path=str(path.resolve()), size=size,
+                )
+            )  # fmt: skip
+        return images
+
+    async def deliver(self, job: Job) -> list[str]:
+        """Upload the images into the thread, retrying what may pass; Slack's file ids."""
+        for attempt, pause in enumerate((*UPLOAD_BACKOFF, None), start=1):
+            try:
+                return await self._upload(job)
+            except SlackError as exc:
+                if exc.permanent or pause is None:
+                    raise Undeliverable(exc) from None
+                log.warning("upload failed job=%s attempt=%d error=%s", job.id, attempt, exc.code)
+                await asyncio.sleep(pause)
+                job = await self.store.get_job(job.id) or job
+        raise AssertionError("unreachable")
+
+    async def _upload(self, job: Job) -> list[str]:
+        assert job.card_ts is not None
+        thread = job.thread_ts or job.card_ts
+        if job.upload_started:
+            prefix = f"imagebot-{job.id}-"
+            found = await self.slack.find_job_files(job.channel_id, thread, prefix)
+            if len(found) >= len(job.images):
+                log.info("upload had landed before a restart job=%s files=%d", job.id, len(found))
+                return found
+        files = [await self._file(job, index, image) for index, image in enumerate(job.images, 1)]
+        await self.store.mark_upload_started(job.id)
+        return await self.slack.upload(job.channel_id, thread, files, None)
+
+    async def _file(self, job: Job, index: int, image: ResultImage) -> UploadFile:
+        name = image_file_name(job.id, index, job.request.output_format)
+        path = Path(image.spool_path) if image.spool_path else self.spool / job.id / name
+        if not path.is_file():
+            # The spool was lost (a new disk, a cleaned folder): fal may still serve the image.
+            try:
+                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+                await self.provider.download(image.url, path)
+            except ProviderError:
+                raise SlackError("images_lost", "files.upload") from None
+        alt = job.prompt[:1000] or "generated image"
+        return UploadFile(filename=name, title=image_title(job, index), alt_text=alt, path=path)
+
+    def drop(self, job_id: str) -> None:
+        shutil.rmtree(self.spool / job_id, ignore_errors=True)
