@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from bot.inflight import InFlight
 from bot.intake import Intake
 from bot.jobs.inputs import InputResolver
 from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
+from bot.maintenance import Maintenance
 from bot.pricing import PriceTable, gpt_image_2_prices, load_price_file
 from bot.provider import ImageProvider
 from bot.slack import SlackOut, make_client
@@ -39,18 +41,21 @@ class Services:
     admins: Admins
     spend: Spend
     home: Home
+    maintenance: Maintenance
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
     extras: dict[str, object] = field(default_factory=dict)
 
     async def healthy(self) -> dict[str, bool]:
         try:
-            database = await self.store.ping()
+            database = await asyncio.wait_for(self.store.ping(), 5)
         except Exception:
             database = False
-        return {"ready": self.ready, "database": database, "runner": self.runner.healthy()}
+        runner = self.runner.healthy() and self.maintenance.healthy()
+        return {"ready": self.ready, "database": database, "runner": runner}
 
     async def close(self) -> None:
+        await self.maintenance.stop()
         await self.runner.stop()
         await self.provider.close()
         await self.store.close()
@@ -101,7 +106,7 @@ async def open_services(settings: Settings, *, provider: ImageProvider | None = 
     controls = Controls(conversation, admins)
     return Services(
         settings, store, provider, slack, runner, intake, conversation, controls, admins, spend,
-        Home(spend),
+        Home(spend), Maintenance(settings, store),
     )  # fmt: skip
 
 

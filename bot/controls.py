@@ -141,7 +141,13 @@ class Controls:
         self, user_id: str, team_id: str, metadata: str, text: str, key: str
     ) -> None:
         """Run the edit asked for in the dialog (after Slack has its answer)."""
-        data = json.loads(metadata or "{}")
+        try:
+            data = json.loads(metadata or "{}")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("edit dialog with unreadable metadata ignored user=%s", user_id)
+            return
         request = parse_request(
             text, default_quality=self.intake.settings.default_quality, allow_image_pick=True
         )
@@ -156,8 +162,10 @@ class Controls:
                 who, request, job.channel_id, job.thread_ts, "modal", key, job=job
             )
             return
-        who = Requester(user_id, str(data["channel"]), team_id)
-        files = [SharedFile(str(file_id), "", "", 0, "") for file_id in data.get("files", [])]
-        await self.conversation.edit_files(
-            who, request, str(data["thread"]), files, "shortcut", key
-        )
+        channel, thread, listed = data.get("channel"), data.get("thread"), data.get("files")
+        if not (isinstance(channel, str) and isinstance(thread, str) and isinstance(listed, list)):
+            log.warning("edit dialog without a message ignored user=%s", user_id)
+            return
+        files = [SharedFile(str(file_id), "", "", 0, "") for file_id in listed]
+        who = Requester(user_id, channel, team_id)
+        await self.conversation.edit_files(who, request, thread, files, "shortcut", key)

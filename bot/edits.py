@@ -46,6 +46,8 @@ class IncomingMessage:
     mentions_bot: bool = False
     files: list[SharedFile] = field(default_factory=list)
 
+    event_id: str | None = None
+
     @property
     def in_thread(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
@@ -64,7 +66,21 @@ class Conversation:
         self.settings = intake.settings
 
     async def handle(self, message: IncomingMessage) -> None:
-        """Decide what a message means, and act on it at most once."""
+        """Decide what a message means, and act on it at most once.
+
+        A Slack retry of an event already handled is dropped by its event id; the id is
+        remembered only once handling is over, so a crash midway lets the retry through
+        (the job's own dedupe key still stops a second job).
+        """
+        seen = f"event:{message.event_id}" if message.event_id else None
+        if seen is not None and await self.store.seen(seen):
+            log.info("event delivered again, ignored event=%s", message.event_id)
+            return
+        await self._handle(message)
+        if seen is not None:
+            await self.store.claim(seen, SEEN_TTL_SECONDS)
+
+    async def _handle(self, message: IncomingMessage) -> None:
         thread_job = None
         if message.in_thread and message.thread_ts is not None:
             thread_job = await self.store.latest_in_thread(

@@ -10,6 +10,7 @@ import signal
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.async_app import AsyncApp
 
@@ -21,9 +22,21 @@ EVENTS_PATH = "/slack/events"
 STOP_GRACE_SECONDS = 8.0
 
 
+@web.middleware
+async def refuse_malformed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bolt parses a body before it checks the signature and fails with a 500 on one that is
+    not JSON or a form; a malformed request is the sender's fault: 400."""
+    try:
+        return await handler(request)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        log.warning("malformed request refused path=%s error=%s", request.path, type(exc).__name__)
+        return web.json_response({"error": "malformed request"}, status=400)
+
+
 def http_app(app: AsyncApp, services: Services) -> web.Application:
     """Bolt's own aiohttp application, plus a health check."""
     server = AsyncSlackAppServer(port=0, path=EVENTS_PATH, app=app)
+    server.web_app.middlewares.append(refuse_malformed)
 
     async def healthz(_: web.Request) -> web.Response:
         checks = await services.healthy()
@@ -56,6 +69,7 @@ class BotServer:
 
     async def start(self) -> None:
         await self.services.runner.resume()
+        self.services.maintenance.start()
         if self.http:
             self._web = web.AppRunner(
                 http_app(self.app, self.services), shutdown_timeout=STOP_GRACE_SECONDS / 2

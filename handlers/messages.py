@@ -41,7 +41,7 @@ def shared_files(event: dict[str, Any]) -> list[SharedFile]:
 
 
 def incoming(
-    event: dict[str, Any], bot_user_id: str | None, team_id: str
+    event: dict[str, Any], bot_user_id: str | None, team_id: str, event_id: str | None = None
 ) -> IncomingMessage | None:
     """The message as the bot sees it, or None when it is not a person's message."""
     if event.get("subtype") not in HANDLED_SUBTYPES or event.get("bot_id"):
@@ -64,12 +64,16 @@ def incoming(
         is_dm=event.get("channel_type") == "im",
         mentions_bot=mentions_bot,
         files=shared_files(event),
+        event_id=event_id,
     )
 
 
 def register(on: Registrar, services: Services) -> None:
-    async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        message = incoming(event, context.bot_user_id, context.team_id or "")
+    async def on_message(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        event_id = body.get("event_id")
+        message = incoming(event, context.bot_user_id, context.team_id or "", event_id)
         if message is not None:
             await services.conversation.handle(message)
 

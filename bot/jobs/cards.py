@@ -1,8 +1,9 @@
 """A job's card as it changes: throttled edits, a ticking clock, a workspace-wide edit budget.
 
 Slack allows about 50 `chat.update` calls a minute per workspace, so every card draws from one
-shared bucket. Progress ticks are dropped when the bucket is empty; state changes wait for it.
-A card is never edited more often than once per interval.
+shared bucket. Progress edits run in the card's own task: a slow or failing Slack never holds
+up the job, and a tick is simply dropped when the bucket is empty. The final state waits for
+its turn and is always sent. A card is never edited more often than once per interval.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class UpdateBudget:
 
 
 class Card:
-    """One job's card; `show` for progress, `finish` for the last word."""
+    """One job's card; `show` for progress (never waits on Slack), `finish` for the last word."""
 
     def __init__(
         self,
@@ -65,18 +66,17 @@ class Card:
         self._current: CardStatus | None = None
         self._shown: CardStatus | None = None
         self._last_edit = 0.0
-        self._ticker: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     def set_job(self, job: Job) -> None:
         self.job = job
 
     async def show(self, status: CardStatus) -> None:
-        """Change the status; the card follows now if the interval allows, else at the next tick."""
         self._current = status
-        if self._ticker is None and self.job.card_ts is not None:
-            self._ticker = asyncio.create_task(self._tick())
-        if time.monotonic() - self._last_edit >= self._interval and self._budget.try_take():
-            await self._edit(self._live(status))
+        if self._task is None and self.job.card_ts is not None:
+            self._task = asyncio.create_task(self._follow(), name=f"card-{self.job.id}")
+        self._wake.set()
 
     async def finish(self, status: CardStatus) -> None:
         """The final state: always shown, after the interval, even when the budget is tight."""
@@ -89,11 +89,11 @@ class Card:
         await self._edit(status, raise_errors=True)
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+                await self._task
+            self._task = None
 
     def _live(self, status: CardStatus) -> CardStatus:
         started = self._started()
@@ -101,9 +101,15 @@ class Card:
             return Generating(int(time.monotonic() - started))
         return status
 
-    async def _tick(self) -> None:
+    async def _follow(self) -> None:
+        """Keep the card up to date: on each change, and each interval for the clock."""
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            wait = self._interval - (time.monotonic() - self._last_edit)
+            if wait > 0:
+                await asyncio.sleep(wait)
             status = self._current
             if status is None:
                 continue

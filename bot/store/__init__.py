@@ -397,6 +397,26 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    async def blank_prompts(self, before: datetime) -> int:
+        """Retention: forget the prompts of finished jobs created before `before`; the amounts,
+        sizes and dates stay for reports."""
+        placeholder = "(removed)"
+        async with self._write() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET prompt = '', request_json = json_set(request_json, '$.prompt', ?)"
+                " WHERE created_at < ? AND prompt != '' AND state IN ('delivered', 'failed',"
+                " 'cancelled')",
+                (placeholder, to_ms(before)),
+            )
+            return cursor.rowcount
+
+    async def seen(self, key: str) -> bool:
+        """Whether a key was claimed and has not expired yet."""
+        row = await self._one(
+            "SELECT 1 FROM seen_events WHERE key = ? AND expires_at > ?", (key, self._now_ms())
+        )
+        return row is not None
+
     async def purge_expired(self) -> int:
         async with self._write() as db:
             cursor = await db.execute(

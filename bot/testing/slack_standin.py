@@ -119,7 +119,8 @@ class SlackStandIn:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_file)
         app.router.add_get("/files-pri/{team_file}/{name}", self._handle_file)
         app.router.add_post("/respond/{key}", self._handle_respond)
-        runner = web.AppRunner(app, access_log=None)
+        # Stalled answers are not worth waiting for when the stand-in shuts down.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         await web.TCPSite(runner, self.host, self.port).start()
         self.port = int(runner.addresses[0][1])
