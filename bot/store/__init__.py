@@ -42,6 +42,7 @@ from bot.store.records import (
     to_ms,
 )
 from bot.store.schema import MIGRATIONS
+from bot.store.sql import read_all
 
 __all__ = [
     "Admission",
@@ -101,13 +102,11 @@ class Store:
             await self._writer.commit()
 
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, args) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = await self._all(sql, args)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, args) as cursor:
-            return list(await cursor.fetchall())
+        return await read_all(self._reader, sql, args)
 
     def _now_ms(self) -> int:
         return to_ms(self.clock())

@@ -9,7 +9,6 @@ right date, and no Python runs per charge.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +19,7 @@ import aiosqlite
 
 from bot.periods import date_range
 from bot.store.records import JobState, from_ms, to_ms
+from bot.store.sql import read_all
 
 Grouping = Literal["user", "day", "channel", "model", "quality"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
@@ -103,7 +103,7 @@ async def spend_rows(
         args = (_dump_days(_day_bounds(start_ms, end_ms, zone)),)
     elif not group:
         raise ValueError(f"cannot group spend by {by!r}; use one of {', '.join(GROUPINGS)}")
-    rows = await _all(
+    rows = await read_all(
         db,
         f"{days}SELECT c.user_id AS user_id, {group} AS grp, {_SUMS} FROM {source}"
         f" WHERE c.status = 'settled' AND {where} GROUP BY grp, c.user_id"
@@ -129,7 +129,7 @@ async def held_micros(
 ) -> int:
     """Money reserved right now by running jobs created in the range (everyone's, or one's)."""
     who, args = ("user_id = ? AND ", (user_id,)) if user_id is not None else ("", ())
-    rows = await _all(
+    rows = await read_all(
         db,
         "SELECT COALESCE(SUM(amount_micros), 0) FROM charges"
         f" WHERE {who}status = 'held' AND created_at >= ? AND created_at < ?",
@@ -140,7 +140,7 @@ async def held_micros(
 
 async def usage(db: aiosqlite.Connection, user_id: str, start_ms: int, end_ms: int) -> Usage:
     """One person's spend in the range; jobs and images count settled jobs only."""
-    rows = await _all(
+    rows = await read_all(
         db,
         "SELECT"
         " COALESCE(SUM(CASE WHEN status = 'settled' THEN amount_micros END), 0) AS spent,"
@@ -159,7 +159,7 @@ async def daily_spend(
 ) -> list[tuple[date, int]]:
     """Settled spend per local day of the range, every day present (zero if nothing settled)."""
     days = _day_bounds(start_ms, end_ms, zone)
-    rows = await _all(
+    rows = await read_all(
         db,
         f"{_DAYS}SELECT d.day AS day, SUM(c.amount_micros) AS spend FROM {_DAYS_JOIN}"
         " WHERE c.status = 'settled' GROUP BY d.day",
@@ -173,7 +173,7 @@ async def recent_charges(
     db: aiosqlite.Connection, user_id: str, limit: int = 5
 ) -> list[RecentCharge]:
     """One person's latest charges with their job's prompt and state, newest first."""
-    rows = await _all(
+    rows = await read_all(
         db,
         "SELECT c.job_id, c.created_at, j.prompt, j.state, c.status, c.amount_micros,"
         " c.estimated, c.images FROM charges c JOIN jobs j ON j.id = c.job_id"
@@ -218,8 +218,3 @@ def _status(value: str) -> ChargeStatus:
         case "held" | "settled" | "released":
             return value
     raise ValueError(f"unknown charge status {value!r}")
-
-
-async def _all(db: aiosqlite.Connection, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
-    async with db.execute(sql, args) as cursor:
-        return list(await cursor.fetchall())
