@@ -1,0 +1,135 @@
+"""Secrets stay out of logs, the bot token stays with Slack, people see only their own spend,
+the channel allow-list and prompt retention hold, and /healthz tells the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.logs import Redactor
+from bot.options import ImageRequest
+from bot.slack import SlackError, SlackOut, make_client
+from bot.store import Admitted, NewJob, Store
+from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.slack_standin import SlackStandIn
+
+
+@pytest.fixture
+async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    fal.default = FalBehaviour(run_seconds=0.1, billable_units=Decimal("0.0421"))
+    async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as running:
+        yield running
+
+
+def test_redactor_blanks_known_secrets_token_shapes_and_auth_headers() -> None:
+    redactor = Redactor(["super-secret-signing", "fal-key-123456"])
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1,
+        "secret=%s token=%s app=%s header=%s",
+        ("super-secret-signing", "xoxb-123456789-abcdef", "xapp-1-A0-999999", "Authorization: Key fal-key-123456"),
+        None,
+    )  # fmt: skip
+    redactor.filter(record)
+    text = record.getMessage()
+    for secret in ("super-secret-signing", "xoxb-123456789", "xapp-1-A0", "fal-key-123456"):
+        assert secret not in text
+    assert text.count("[redacted]") == 4
+
+
+def test_redactor_also_blanks_tracebacks() -> None:
+    redactor = Redactor(["hunter2-secret"])
+    try:
+        raise RuntimeError("failed with hunter2-secret")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    redactor.filter(record)
+    assert "hunter2-secret" not in record.getMessage() and "RuntimeError" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/files-pri/T0-F1/x.png",
+        "https://files.slack.com.evil.example/x.png",
+        "ftp://files.slack.com/x.png",
+        "http://files.slack.com/x.png",
+    ],
+)
+async def test_the_bot_token_goes_only_to_slack_file_hosts(url: str) -> None:
+    slack = SlackOut(make_client("xoxb-test-token", "https://slack.com/api/"))
+    with pytest.raises(SlackError) as caught:
+        await slack.download(url, 1_000_000)
+    assert caught.value.code == "untrusted_file_host"
+
+
+async def test_channel_allow_list(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> None:
+    env = bot_env(slack, tmp_path, FAL_KEY=fal.key, IMAGEBOT_ALLOWED_CHANNELS="C0ART")
+    async with running_bot(slack, env) as bot:
+        await bot.driver.command("/image", "a cat --quality low")
+        await bot.idle()
+        assert "aren't enabled in this channel" in slack.responses[-1].body["text"]
+        assert await bot.store.jobs() == [] and fal.requests == []
+
+
+async def test_people_see_only_their_own_spend(bot: RunningBot, slack: SlackStandIn) -> None:
+    await bot.driver.command("/image", "alice's secret surprise --quality low")
+    async with asyncio.timeout(20):
+        while not (jobs := await bot.store.jobs()) or not jobs[0].card_done:
+            await asyncio.sleep(0.05)
+
+    await bot.driver.command("/image-usage", "", user="U0BOB")
+    await bot.idle()
+
+    text = slack.responses[-1].body["text"]
+    assert "secret surprise" not in text and "$0.00 of $20.00 used" in text
+
+
+async def test_retention_blanks_old_prompts_and_keeps_the_amounts(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    clock = [now - timedelta(days=40)]
+    store = await Store.open(tmp_path / "x.db", clock=lambda: clock[0])
+    try:
+        ids = []
+        for prompt in ("an old secret", "a new secret"):
+            new = NewJob(
+                user_id="U1", channel_id="C1", kind="generate", origin="command",
+                request=ImageRequest(prompt=prompt, quality="low"), endpoint_id="e", model="e",
+                estimate_micros=10_000,
+            )  # fmt: skip
+            admitted = await store.admit(
+                new, month=(now - timedelta(days=60), now), user_budget_micros=None,
+                team_budget_micros=None,
+            )  # fmt: skip
+            assert isinstance(admitted, Admitted)
+            await store.mark_submitted(admitted.job.id, "r", "s", "r", "c")
+            await store.mark_generated(admitted.job.id, [], Decimal("0.01"), 10_000)
+            await store.mark_delivered(admitted.job.id, [])
+            ids.append(admitted.job.id)
+            clock[0] = now
+        removed = await store.blank_prompts(now - timedelta(days=30))
+        old, new_job = [await store.get_job(job_id) for job_id in ids]
+    finally:
+        await store.close()
+    assert removed == 1
+    assert old is not None and old.prompt == "" and old.amount_micros == 10_000
+    assert new_job is not None and new_job.prompt == "a new secret"
+
+
+async def test_healthz_is_200_when_ready_and_503_when_the_database_is_gone(
+    bot: RunningBot,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        ready = await client.get(f"{bot.url}/healthz")
+        await bot.store.close()
+        broken = await client.get(f"{bot.url}/healthz")
+    assert ready.status_code == 200 and ready.json()["database"] is True
+    assert broken.status_code == 503 and broken.json()["database"] is False
