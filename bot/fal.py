@@ -9,9 +9,11 @@ httpx client: fal-client drops response headers, and the bill arrives in one
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bot.jobs.polling import PollPlan, poll
 from bot.options import ImageRequest
 from bot.pricing import PriceTable, gpt_image_2_prices
 from bot.provider import (
@@ -41,6 +44,8 @@ from bot.provider import (
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
+# A status stream silent this long is given up for polling (a stuck connection looks the same).
+STREAM_IDLE_SECONDS = 120.0
 _MEDIA_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
@@ -103,9 +108,11 @@ class FalProvider:
         self.profile = profile
         self.prices = profile.prices
         self._client = fal_client.AsyncClient(key=key, default_timeout=timeout)
+        # Each job at fal holds one status stream open, so allow as many connections as jobs.
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Key {key}"},
             timeout=httpx.Timeout(timeout, connect=15.0),
+            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=50),
         )
         self._media = httpx.AsyncClient(timeout=_MEDIA_TIMEOUT, follow_redirects=True)
 
@@ -132,16 +139,35 @@ class FalProvider:
 
     async def status(self, submission: Submission) -> QueueState:
         response = await self._send("GET", submission.status_url, params={"logs": "false"})
-        body = _json(response)
-        state = body.get("status")
-        if state == "IN_QUEUE":
-            return Queued(int(body.get("queue_position") or 0))
-        if state == "IN_PROGRESS":
-            return Running()
-        if state == "COMPLETED":
-            return Finished(body.get("error"), body.get("error_type"))
-        # fal's schema also names FAILED and CANCELED; treat any other end as an error.
-        return Finished(f"fal reported status {state!r}", str(state).lower())
+        return _state(_json(response))
+
+    async def watch(
+        self, submission: Submission, expected_seconds: float | None
+    ) -> AsyncGenerator[QueueState, None]:
+        """Follow fal's status stream; poll instead when it is not there or breaks off."""
+        try:
+            async with contextlib.aclosing(self._stream(submission)) as states:
+                async for state in states:
+                    yield state
+                    if isinstance(state, Finished):
+                        return
+        except (httpx.HTTPError, _NoStream) as exc:
+            log.info("status stream ended request=%s (%s); polling", submission.request_id, exc)
+        async for state in poll(self.status, submission, PollPlan(expected_seconds)):
+            yield state
+
+    async def _stream(self, submission: Submission) -> AsyncGenerator[QueueState, None]:
+        url = submission.status_url.rstrip("/") + "/stream"
+        timeout = httpx.Timeout(STREAM_IDLE_SECONDS, connect=15.0)
+        async with self._http.stream(
+            "GET", url, params={"logs": "false"}, timeout=timeout
+        ) as answer:
+            if answer.status_code != 200:
+                raise _NoStream(f"stream answered {answer.status_code}")
+            async for line in answer.aiter_lines():
+                if line.startswith("data:"):
+                    yield _state(json.loads(line.removeprefix("data:").strip() or "{}"))
+        raise _NoStream("stream closed before the request finished")
 
     async def result(self, submission: Submission) -> Generation:
         response = await self._send("GET", submission.result_url)
@@ -238,6 +264,22 @@ async def with_retries(
         delay = min(base_delay * 2 ** (number - 1), max_delay)
         await asyncio.sleep(delay * random.uniform(0.75, 1.25))
     raise AssertionError("unreachable")
+
+
+class _NoStream(Exception):
+    """fal did not (or no longer) stream this request's status."""
+
+
+def _state(body: dict[str, Any]) -> QueueState:
+    state = body.get("status")
+    if state == "IN_QUEUE":
+        return Queued(int(body.get("queue_position") or 0))
+    if state == "IN_PROGRESS":
+        return Running()
+    if state == "COMPLETED":
+        return Finished(body.get("error"), body.get("error_type"))
+    # fal's schema also names FAILED and CANCELED; treat any other end as an error.
+    return Finished(f"fal reported status {state!r}", str(state).lower())
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -16,6 +16,7 @@ import json
 import secrets
 import textwrap
 import time
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.jobs.polling import PollPlan, poll
 from bot.options import ImageRequest
 from bot.pricing import PriceTable
 from bot.provider import (
@@ -82,6 +84,11 @@ class MockProvider:
         if time.time() * 1000 - submitted_ms >= self.delay * 1000:
             return Finished()
         return Running()
+
+    def watch(
+        self, submission: Submission, expected_seconds: float | None
+    ) -> AsyncGenerator[QueueState, None]:
+        return poll(self.status, submission, PollPlan(expected_seconds))
 
     async def result(self, submission: Submission) -> Generation:
         packed = submission.result_url.partition("?args=")[2]

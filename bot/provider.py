@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -117,6 +118,12 @@ class ImageProvider(Protocol):
     async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission: ...
 
     async def status(self, submission: Submission) -> QueueState: ...
+
+    def watch(
+        self, submission: Submission, expected_seconds: float | None
+    ) -> AsyncGenerator[QueueState, None]:
+        """Every status change until the request is finished (the last state is Finished)."""
+        ...
 
     async def result(self, submission: Submission) -> Generation: ...
 

@@ -214,3 +214,26 @@ async def wait_for_job(bot: RunningBot, check: Callable[[Job], bool], timeout: f
             if jobs and check(jobs[0]):
                 return jobs[0]
             await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "polled"),
+    [
+        (FalBehaviour(run_seconds=0.5), False),
+        (FalBehaviour(run_seconds=0.5, stream=False), True),
+        (FalBehaviour(run_seconds=0.5, stream_drops=True), True),
+    ],
+    ids=["stream", "no stream", "stream breaks"],
+)
+async def test_status_comes_from_the_stream_or_else_from_polling(
+    bot: RunningBot, fal: FalStandIn, behaviour: FalBehaviour, polled: bool
+) -> None:
+    fal.default = behaviour
+
+    await bot.driver.command("/image", "a heron --quality low")
+
+    (job,) = await finished(bot)
+    assert job.state == JobState.DELIVERED
+    (record,) = fal.requests
+    assert record.stream_calls == 1
+    assert (record.status_calls > 0) is polled

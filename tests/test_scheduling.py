@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.jobs.polling import Durations, PollPlan
 from bot.jobs.slots import Slots
 
@@ -52,12 +50,23 @@ async def test_slots_hold_the_global_and_per_user_limits_in_order() -> None:
     waiter_a2 = slots.enqueue("a2", "alice")
     assert not slots.try_take("b1", "bob")  # nobody jumps the queue...
     waiter_b1 = slots.enqueue("b1", "bob")
-    assert waiter_b1.granted  # ...but alice's limit does not block bob
-    assert not waiter_a2.granted
+    assert waiter_b1.granted.is_set()  # ...but alice's limit does not block bob
+    assert not waiter_a2.granted.is_set()
     waiter_c1 = slots.enqueue("c1", "carol")
     assert slots.ahead_of("c1") == 1
     slots.release("a1")
-    assert waiter_a2.granted and not waiter_c1.granted
+    assert waiter_a2.granted.is_set() and not waiter_c1.granted.is_set()
+    assert slots.ahead_of("c1") == 0
     slots.leave(waiter_c1)
-    assert slots.waiting == 0
-    await asyncio.sleep(0)
+    assert slots.waiting == 0 and slots.running == 2
+
+
+async def test_many_waiters_keep_their_places() -> None:
+    slots = Slots(total=1, per_user=1)
+    assert slots.try_take("first", "u0")
+    waiters = [slots.enqueue(f"j{n}", f"u{n + 1}") for n in range(500)]
+    assert [slots.ahead_of(f"j{n}") for n in (0, 1, 250, 499)] == [0, 1, 250, 499]
+    slots.leave(waiters[100])
+    assert slots.ahead_of("j499") == 498
+    slots.release("first")
+    assert waiters[0].granted.is_set() and slots.ahead_of("j1") == 0

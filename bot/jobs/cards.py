@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.blocks import CardStatus, Generating, card
+from bot.blocks import CardStatus, Generating, Waiting, card
 from bot.slack import SlackError, SlackOut
 from bot.store.records import Job
 
@@ -56,13 +56,16 @@ class Card:
         job: Job,
         budget: UpdateBudget,
         interval: float,
+        *,
         started: Callable[[], float | None],
+        ahead: Callable[[], int],
     ) -> None:
         self._slack = slack
         self.job = job
         self._budget = budget
         self._interval = interval
         self._started = started
+        self._ahead = ahead
         self._current: CardStatus | None = None
         self._shown: CardStatus | None = None
         self._last_edit = 0.0
@@ -96,9 +99,12 @@ class Card:
             self._task = None
 
     def _live(self, status: CardStatus) -> CardStatus:
+        """The status as of now: the clock of a running job, the place of a waiting one."""
         started = self._started()
         if isinstance(status, Generating) and started is not None:
             return Generating(int(time.monotonic() - started))
+        if isinstance(status, Waiting):
+            return Waiting(self._ahead())
         return status
 
     async def _follow(self) -> None:

@@ -22,6 +22,9 @@ log = logging.getLogger("bot.jobs")
 
 # Waits between upload attempts; after the last one the job is reported undeliverable.
 UPLOAD_BACKOFF = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# slack-sdk reads a whole file into memory to upload it: a few at a time keeps the bot small
+# however many jobs finish together.
+UPLOADS_AT_ONCE = 8
 
 
 class Undeliverable(Exception):
@@ -36,6 +39,7 @@ class Delivery:
         self.provider = provider
         self.slack = slack
         self.spool = spool
+        self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
 
     async def fetch(self, job: Job, generation: Generation) -> list[ResultImage]:
         """Download every output image into the job's spool folder."""
@@ -77,8 +81,9 @@ class Delivery:
                 log.info("upload had landed before a restart job=%s files=%d", job.id, len(found))
                 return found
         files = [await self._file(job, index, image) for index, image in enumerate(job.images, 1)]
-        await self.store.mark_upload_started(job.id)
-        return await self.slack.upload(job.channel_id, thread, files, None)
+        async with self._uploads:
+            await self.store.mark_upload_started(job.id)
+            return await self.slack.upload(job.channel_id, thread, files, None)
 
     async def _file(self, job: Job, index: int, image: ResultImage) -> UploadFile:
         name = image_file_name(job.id, index, job.request.output_format)

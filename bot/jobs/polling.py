@@ -1,16 +1,26 @@
-"""When to ask fal for a job's status next: rarely while it cannot be done, often when it may be.
+"""When to ask fal for a job's status, when it cannot tell us by itself.
 
-fal-client's subscribe() asks ten times a second. A GPT Image 2 job takes tens of seconds, so
-the bot sleeps through most of the expected run (learned from recent jobs like this one) and
-then asks every ~0.75 s, backing off when a job runs long. Without history it backs off from
-1 s to 3 s, which keeps the added latency near a second either way.
+fal streams a request's status (server-sent events), which the bot follows first; this is the
+fallback when the stream is not available or breaks. fal-client's subscribe() asks ten times a
+second. A GPT Image 2 job takes tens of seconds, so the bot sleeps through most of the expected
+run (learned from recent jobs like this one) and then asks every ~0.75 s, backing off when a
+job runs long. Without history it backs off from 1 s to 3 s, which keeps the added latency
+near a second either way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from statistics import median
+
+from bot.provider import Finished, ProviderError, Queued, QueueState, Submission
+
+log = logging.getLogger(__name__)
 
 QUEUED_INTERVAL = 2.0
 FIRST_POLL = 0.5
@@ -67,3 +77,41 @@ class Durations:
         if not seen or len(seen) < 2:
             return None
         return float(median(seen))
+
+
+StatusCheck = Callable[[Submission], Awaitable[QueueState]]
+# After a failed status request (that may pass), wait this long before the next.
+RETRY_DELAY = 5.0
+
+
+async def poll(
+    status: StatusCheck, submission: Submission, plan: PollPlan
+) -> AsyncGenerator[QueueState, None]:
+    """Ask for the status on the plan's schedule until the request is finished.
+
+    Errors that may pass are logged and asked again; others end the watch by raising.
+    """
+    delay, late = plan.first_delay(), 0
+    running_since: float | None = None
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            state = await status(submission)
+        except ProviderError as exc:
+            if not exc.retryable:
+                raise
+            log.warning("status poll failed request=%s: %s", submission.request_id, exc.message)
+            delay = RETRY_DELAY
+            continue
+        yield state
+        if isinstance(state, Finished):
+            return
+        if isinstance(state, Queued):
+            delay = plan.queued_delay()
+            continue
+        now = time.monotonic()
+        running_since = running_since or now
+        running_for = now - running_since
+        delay = plan.running_delay(running_for, late)
+        expected = plan.expected_seconds
+        late += 1 if expected is None or running_for >= expected else 0

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -33,7 +33,7 @@ from bot.blocks import (
 from bot.jobs.cards import Card, UpdateBudget
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
-from bot.jobs.polling import Durations, PollPlan
+from bot.jobs.polling import Durations
 from bot.jobs.slots import Slots
 from bot.jobs.texts import failure_text, undeliverable_text
 from bot.provider import (
@@ -205,7 +205,8 @@ class Runner:
         if job.id not in self._cards:
             self._cards[job.id] = Card(
                 self.slack, job, self._budget, self.config.card_interval,
-                lambda: self._started.get(job.id),
+                started=lambda: self._started.get(job.id),
+                ahead=lambda: self.slots.ahead_of(job.id),
             )  # fmt: skip
         return self._cards[job.id]
 
@@ -263,54 +264,42 @@ class Runner:
             return
         waiter = self.slots.enqueue(job.id, job.user_id)
         try:
-            while not waiter.granted:
-                waiter.changed.clear()
+            if not waiter.granted.is_set():
                 await card_.show(Waiting(self.slots.ahead_of(job.id)))
-                if not waiter.granted:
-                    await waiter.changed.wait()
+                await waiter.granted.wait()
         except BaseException:
             self.slots.leave(waiter)
             raise
 
     async def _wait_at_fal(self, job: Job) -> None:
+        """Follow the job at fal until it is finished, or until its deadline."""
         card_ = self._card(job)
         submission = _submission(job)
         key = (job.endpoint_id, job.request.quality)
-        plan = PollPlan(await self._expected(key))
-        limit = timedelta(seconds=self.config.deadline_seconds)
-        deadline = (job.submitted_at or job.created_at) + limit
-        delay, late = plan.first_delay(), 0
+        deadline = (job.submitted_at or job.created_at).timestamp() + self.config.deadline_seconds
+        left = deadline - datetime.now(UTC).timestamp()
         running_since: float | None = None
-        while True:
-            await asyncio.sleep(delay)
-            if datetime.now(UTC) > deadline:
-                await self._time_out(job, submission)
-            try:
-                state = await self.provider.status(submission)
-            except ProviderError as exc:
-                if not exc.retryable:
-                    await self._fail_provider(job, exc)
-                log.warning("status poll failed job=%s: %s", job.id, exc.message)
-                delay = 5.0
-                continue
-            if isinstance(state, Queued):
-                await card_.show(InQueue(state.position, self.provider.name))
-                delay = plan.queued_delay()
-            elif isinstance(state, Running):
-                if running_since is None:
-                    running_since = time.monotonic()
-                    self._started[job.id] = running_since
-                    await self.store.mark_started(job.id)
-                    await card_.show(Generating(0))
-                running_for = time.monotonic() - running_since
-                delay = plan.running_delay(running_for, late)
-                expected = plan.expected_seconds
-                late += 1 if expected is None or running_for >= expected else 0
-            elif isinstance(state, Finished):
-                if running_since is not None:
-                    self.durations.add(key, time.monotonic() - running_since)
-                await self._collect(job, submission)
-                return
+        try:
+            async with asyncio.timeout(max(0.0, left)):
+                watch = self.provider.watch(submission, await self._expected(key))
+                async with contextlib.aclosing(watch) as states:
+                    async for state in states:
+                        if isinstance(state, Queued):
+                            await card_.show(InQueue(state.position, self.provider.name))
+                        elif isinstance(state, Running) and running_since is None:
+                            running_since = time.monotonic()
+                            self._started[job.id] = running_since
+                            await self.store.mark_started(job.id)
+                            await card_.show(Generating(0))
+                        elif isinstance(state, Finished):
+                            break
+        except TimeoutError:
+            await self._time_out(job, submission)
+        except ProviderError as exc:
+            await self._fail_provider(job, exc)
+        if running_since is not None:
+            self.durations.add(key, time.monotonic() - running_since)
+        await self._collect(job, submission)
 
     async def _expected(self, key: tuple[str, str]) -> float | None:
         if not self.durations.known(key):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -10,20 +13,26 @@ from dataclasses import dataclass, field
 class _Waiter:
     job_id: str
     user_id: str
-    granted: bool = False
-    # Set whenever the waiter's place changes or it is let through.
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    ticket: int
+    granted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Slots:
     """Who may be at fal now. A job waits while either limit is reached; waiters are served
-    in arrival order, except that one person at their limit does not block others behind them."""
+    in arrival order, except that one person at their limit does not block others behind them.
+
+    Hundreds of jobs may wait: a waiter is woken only when it is let through, and its place in
+    the line is looked up (by arrival ticket) only when its card is drawn.
+    """
 
     def __init__(self, total: int, per_user: int) -> None:
         self.total = total
         self.per_user = per_user
         self._running: dict[str, str] = {}
-        self._waiting: list[_Waiter] = []
+        self._per_user: Counter[str] = Counter()
+        self._waiting: dict[str, _Waiter] = {}
+        self._tickets: list[int] = []
+        self._numbers = itertools.count()
 
     @property
     def running(self) -> int:
@@ -33,62 +42,61 @@ class Slots:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def _user_count(self, user_id: str) -> int:
-        return sum(1 for user in self._running.values() if user == user_id)
-
     def _fits(self, user_id: str) -> bool:
-        return len(self._running) < self.total and self._user_count(user_id) < self.per_user
+        return len(self._running) < self.total and self._per_user[user_id] < self.per_user
+
+    def _run(self, job_id: str, user_id: str) -> None:
+        self._running[job_id] = user_id
+        self._per_user[user_id] += 1
 
     def take(self, job_id: str, user_id: str) -> None:
         """Count a job that is at fal already (resumed after a restart), limits or not."""
-        self._running[job_id] = user_id
+        if job_id not in self._running:
+            self._run(job_id, user_id)
 
     def try_take(self, job_id: str, user_id: str) -> bool:
         if job_id in self._running:
             return True
         if self._waiting or not self._fits(user_id):
             return False
-        self._running[job_id] = user_id
+        self._run(job_id, user_id)
         return True
 
     def enqueue(self, job_id: str, user_id: str) -> _Waiter:
-        waiter = _Waiter(job_id, user_id)
-        self._waiting.append(waiter)
+        waiter = _Waiter(job_id, user_id, next(self._numbers))
+        self._waiting[job_id] = waiter
+        self._tickets.append(waiter.ticket)
         self._grant()
         return waiter
 
     def ahead_of(self, job_id: str) -> int:
-        for index, waiter in enumerate(self._waiting):
-            if waiter.job_id == job_id:
-                return index
-        return 0
+        waiter = self._waiting.get(job_id)
+        return 0 if waiter is None else bisect.bisect_left(self._tickets, waiter.ticket)
 
     def leave(self, waiter: _Waiter) -> None:
-        """A waiter gave up (cancelled); if it had just been granted, free the slot again."""
-        if waiter in self._waiting:
-            self._waiting.remove(waiter)
-            self._notify()
-        elif waiter.granted:
+        """A waiter gave up (cancelled); if it had just been let through, free the slot again."""
+        if self._waiting.get(waiter.job_id) is waiter:
+            self._forget(waiter)
+        elif waiter.granted.is_set():
             self.release(waiter.job_id)
 
     def release(self, job_id: str) -> None:
-        if self._running.pop(job_id, None) is not None:
+        user = self._running.pop(job_id, None)
+        if user is not None:
+            self._per_user[user] -= 1
             self._grant()
 
-    def _grant(self) -> None:
-        granted = False
-        for waiter in list(self._waiting):
-            if len(self._running) >= self.total:
-                break
-            if self._user_count(waiter.user_id) < self.per_user:
-                self._waiting.remove(waiter)
-                self._running[waiter.job_id] = waiter.user_id
-                waiter.granted = True
-                waiter.changed.set()
-                granted = True
-        if granted:
-            self._notify()
+    def _forget(self, waiter: _Waiter) -> None:
+        del self._waiting[waiter.job_id]
+        at = bisect.bisect_left(self._tickets, waiter.ticket)
+        del self._tickets[at]
 
-    def _notify(self) -> None:
-        for waiter in self._waiting:
-            waiter.changed.set()
+    def _grant(self) -> None:
+        # Waiters are kept in arrival order (dicts keep insertion order).
+        for waiter in list(self._waiting.values()):
+            if len(self._running) >= self.total:
+                return
+            if self._per_user[waiter.user_id] < self.per_user:
+                self._forget(waiter)
+                self._run(waiter.job_id, waiter.user_id)
+                waiter.granted.set()

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import io
+import json
 import os
 import socket
 import ssl
@@ -39,6 +40,8 @@ OUTCOMES = (
     *SUBMIT_FAILURES,
 )  # fmt: skip
 GPT_IMAGE_2 = "openai/gpt-image-2"
+# How often the status stream looks for a change (the stand-in has no event to wait on).
+STREAM_TICK = 0.02
 PRESETS: dict[str, tuple[int, int]] = {
     "square_hd": (1024, 1024),
     "square": (1024, 1024),
@@ -75,6 +78,10 @@ class FalBehaviour:
     # Guaranteed for png output; jpeg/webp are converted from that PNG and come out smaller.
     image_min_bytes: int = 0
     fail_times: int | None = None
+    # The status stream (SSE): served unless `stream` is False; `stream_drops` ends it after
+    # the first event, as a dropped connection would.
+    stream: bool = True
+    stream_drops: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -104,6 +111,9 @@ class FalRecord:
     forced_done_at: float | None = None
     result_failures: int = 0
     limited: int = 0
+    stream_calls: int = 0
+    # When the bot first asked for the result: its delay after completion is status lag.
+    result_asked_at: float | None = None
 
     @property
     def app(self) -> str:
@@ -191,6 +201,7 @@ class FalStandIn:
             [
                 web.get("/cdn/{rid}/{name}", self._cdn),
                 web.get("/{app:.+}/requests/{rid}/status", self._status),
+                web.get("/{app:.+}/requests/{rid}/status/stream", self._stream),
                 web.put("/{app:.+}/requests/{rid}/cancel", self._cancel),
                 web.get("/{app:.+}/requests/{rid}", self._result),
                 web.post("/{endpoint:.+}", self._submit),
@@ -329,6 +340,33 @@ class FalStandIn:
                 return _rate_limit(rec)
             return _json(rec, self._status_body(rec, time.monotonic(), with_logs))
 
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        """The status as server-sent events: one per change, until COMPLETED."""
+        if denied := self._deny(request, "stream"):
+            return denied
+        if (rec := self._find(request)) is None:
+            return web.json_response({"detail": "Request not found"}, status=404)
+        with self._lock:
+            rec.stream_calls += 1
+            if not rec.behaviour.stream:
+                return _json(rec, {"detail": "Not Found"}, status=404)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        response.headers["x-fal-request-id"] = rec.request_id
+        await response.prepare(request)
+        with_logs = request.query.get("logs", "false").lower() in ("true", "1")
+        sent = None
+        while True:
+            with self._lock:
+                body = self._status_body(rec, time.monotonic(), with_logs)
+            if body != sent:
+                await response.write(f"data: {json.dumps(body)}\n\n".encode())
+                sent = body
+            if body["status"] == "COMPLETED" or rec.behaviour.stream_drops:
+                break
+            await asyncio.sleep(STREAM_TICK)
+        await response.write_eof()
+        return response
+
     def _rate_limited(self, rec: FalRecord, outcome: str) -> bool:
         b = rec.behaviour
         if b.outcome != outcome or (b.fail_times is not None and rec.limited >= b.fail_times):
@@ -360,6 +398,8 @@ class FalStandIn:
             return web.json_response({"detail": "Request not found"}, status=404)
         with self._lock:
             rec.result_calls += 1
+            if rec.result_asked_at is None:
+                rec.result_asked_at = time.monotonic()
             early = self._result_refusal(rec)
         if early is not None:
             return early
