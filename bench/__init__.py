@@ -1,0 +1,1 @@
+"""Benchmarks of imagebot on the loopback stand-ins: `python -m bench` (see bench/run.py)."""

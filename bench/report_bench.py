@@ -131,18 +131,42 @@ def _rows(count: int) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
         estimate = images * rng.choice((10_000, 40_000, 60_000, 220_000))
         roll = rng.random()
         status, state = (
-            ("settled", "delivered") if roll < 0.9 else
-            ("held", "submitted") if roll < 0.95 else
-            ("released", "failed")
-        )  # fmt: skip
+            ("settled", "delivered")
+            if roll < 0.9
+            else ("held", "submitted")
+            if roll < 0.95
+            else ("released", "failed")
+        )
         estimated = int(status == "settled" and rng.random() < 0.1)
         amount = {"held": estimate, "released": 0}.get(status, estimate - rng.randrange(5_000))
         yield (
-            (job_id, user, channel, "generate", "command", "{}", "a poster", model, state,
-             created, created),
-            (job_id, user, channel, model, quality, images, status, estimate, amount, estimated,
-             created),
-        )  # fmt: skip
+            (
+                job_id,
+                user,
+                channel,
+                "generate",
+                "command",
+                "{}",
+                "a poster",
+                model,
+                state,
+                created,
+                created,
+            ),
+            (
+                job_id,
+                user,
+                channel,
+                model,
+                quality,
+                images,
+                status,
+                estimate,
+                amount,
+                estimated,
+                created,
+            ),
+        )
 
 
 def _print(figures: list[dict[str, Any]]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 
 from bot.admins import Admins
@@ -58,6 +59,7 @@ class Services:
         await self.maintenance.stop()
         await self.runner.stop()
         await self.provider.close()
+        await self.slack.close()
         await self.store.close()
 
 
@@ -86,7 +88,8 @@ async def open_services(settings: Settings, *, provider: ImageProvider | None = 
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     provider = provider or make_provider(settings)
     store = await Store.open(settings.database_path)
-    slack = SlackOut(make_client(token, settings.slack_api_url))
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+    slack = SlackOut(make_client(token, settings.slack_api_url, session))
     config = RunnerConfig(
         max_at_fal=settings.max_jobs_at_fal,
         max_per_user=settings.max_jobs_per_user,

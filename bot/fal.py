@@ -13,12 +13,14 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bot.jobs.polling import PollPlan, poll
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
 # A status stream silent this long is given up for polling (a stuck connection looks the same).
 STREAM_IDLE_SECONDS = 120.0
-_MEDIA_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DRAIN_SECONDS = 2.0
+_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class FalProvider:
             timeout=httpx.Timeout(timeout, connect=15.0),
             limits=httpx.Limits(max_connections=2000, max_keepalive_connections=50),
         )
-        self._media = httpx.AsyncClient(timeout=_MEDIA_TIMEOUT, follow_redirects=True)
+        # Images are megabytes: aiohttp moves them with far less work per byte than httpx.
+        self._media: aiohttp.ClientSession | None = None
 
     def endpoint_for(self, kind: JobKind) -> str:
         return self.profile.endpoint_for(kind)
@@ -164,9 +168,16 @@ class FalProvider:
         ) as answer:
             if answer.status_code != 200:
                 raise _NoStream(f"stream answered {answer.status_code}")
-            async for line in answer.aiter_lines():
-                if line.startswith("data:"):
-                    yield _state(json.loads(line.removeprefix("data:").strip() or "{}"))
+            lines = answer.aiter_lines()
+            async for line in lines:
+                if not line.startswith("data:"):
+                    continue
+                state = _state(json.loads(line.removeprefix("data:").strip() or "{}"))
+                if isinstance(state, Finished):
+                    await _drain(lines)
+                yield state
+                if isinstance(state, Finished):
+                    return
         raise _NoStream("stream closed before the request finished")
 
     async def result(self, submission: Submission) -> Generation:
@@ -188,26 +199,34 @@ class FalProvider:
         units = _billable_units(response.headers.get("x-fal-billable-units"))
         return Generation(submission.request_id, images, units)
 
+    def _media_session(self) -> aiohttp.ClientSession:
+        if self._media is None:
+            # aiohttp builds its default TLS context once, when imported; a context made now
+            # honours SSL_CERT_FILE as it is at start, as httpx (and so fal-client) does.
+            connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+            self._media = aiohttp.ClientSession(timeout=_MEDIA_TIMEOUT, connector=connector)
+        return self._media
+
     async def download(self, url: str, destination: Path) -> int:
         """Stream one output image to disk; fal keeps results only minutes to an hour."""
         size = 0
         try:
-            async with self._media.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise RequestLost(f"fal's copy of the image answered {response.status_code}")
+            async with self._media_session().get(url) as response:
+                if response.status != 200:
+                    raise RequestLost(f"fal's copy of the image answered {response.status}")
                 with destination.open("wb") as out:
-                    async for chunk in response.aiter_bytes(1 << 16):
+                    async for chunk in response.content.iter_chunked(1 << 16):
                         out.write(chunk)
                         size += len(chunk)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable("the image could not be fetched from fal", detail=repr(exc)) from None
         return size
 
     async def is_reachable(self, url: str) -> bool:
         try:
-            async with self._media.stream("GET", url) as response:
-                return response.status_code == 200
-        except httpx.HTTPError:
+            async with self._media_session().get(url) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
 
     async def cancel(self, submission: Submission) -> bool:
@@ -220,7 +239,8 @@ class FalProvider:
 
     async def close(self) -> None:
         await self._http.aclose()
-        await self._media.aclose()
+        if self._media is not None:
+            await self._media.close()
 
     async def _send(
         self, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
@@ -264,6 +284,15 @@ async def with_retries(
         delay = min(base_delay * 2 ** (number - 1), max_delay)
         await asyncio.sleep(delay * random.uniform(0.75, 1.25))
     raise AssertionError("unreachable")
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read a finished stream to its end (fal closes it at once): a connection closed
+    mid-response cannot be reused, and the next request would pay a new TLS handshake."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in lines:
+                pass
 
 
 class _NoStream(Exception):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -79,9 +80,15 @@ class UploadFile:
         return {"filename": self.filename, "title": self.title, "alt_txt": self.alt_text, **source}
 
 
-def make_client(token: str, base_url: str) -> AsyncWebClient:
-    """The Web API client, retrying 429s (honouring Retry-After) and 5xx answers."""
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=60)
+def make_client(
+    token: str, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The Web API client, retrying 429s (honouring Retry-After) and 5xx answers.
+
+    Without a session slack-sdk opens a new connection (and TLS handshake) for every call;
+    the bot passes one long-lived session so calls reuse connections.
+    """
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=60, session=session)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=4))
     client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=3))
     return client
@@ -288,6 +295,10 @@ class SlackOut:
         data = await self._call("files.info", file=file_id)
         info = data.get("file")
         return dict(info) if isinstance(info, dict) else {}
+
+    async def close(self) -> None:
+        if self.client.session is not None:
+            await self.client.session.close()
 
     async def user_info(self, user: str) -> dict[str, Any]:
         data = await self._call("users.info", user=user)

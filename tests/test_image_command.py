@@ -92,6 +92,7 @@ async def test_card_shows_progress_and_ends_with_time_and_cost(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
     fal.default = FalBehaviour(queue_seconds=0.8, queue_position=4, run_seconds=1.2)
+    slack.stall("files.completeUploadExternal", 0.8)  # an upload slow enough to be seen
 
     await bot.driver.command("/image", "a quiet harbour")
 

@@ -22,9 +22,10 @@ log = logging.getLogger("bot.jobs")
 
 # Waits between upload attempts; after the last one the job is reported undeliverable.
 UPLOAD_BACKOFF = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-# slack-sdk reads a whole file into memory to upload it: a few at a time keeps the bot small
-# however many jobs finish together.
+# slack-sdk reads a whole file into memory to upload it, and every download in progress holds
+# its buffers: a few of each at a time keep the bot small however many jobs finish together.
 UPLOADS_AT_ONCE = 8
+DOWNLOADS_AT_ONCE = 16
 
 
 class Undeliverable(Exception):
@@ -40,6 +41,7 @@ class Delivery:
         self.slack = slack
         self.spool = spool
         self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def fetch(self, job: Job, generation: Generation) -> list[ResultImage]:
         """Download every output image into the job's spool folder."""
@@ -48,7 +50,8 @@ class Delivery:
         images = []
         for index, output in enumerate(generation.images, start=1):
             path = folder / image_file_name(job.id, index, job.request.output_format)
-            size = await self.provider.download(output.url, path)
+            async with self._downloads:
+                size = await self.provider.download(output.url, path)
             images.append(
                 ResultImage(
                     url=output.url, content_type=output.content_type, width=output.width,

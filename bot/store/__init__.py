@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -38,6 +38,7 @@ from bot.store.records import (
     ResultImage,
     dump_images,
     dump_inputs,
+    held_job,
     job_from_row,
     to_ms,
 )
@@ -139,20 +140,15 @@ class Store:
                 )
                 if found is not None:
                     return Duplicate(found["id"])
-            user_budget = await _budget(db, "user", new.user_id, user_budget_micros)
-            team_budget = await _budget(db, "team", "", team_budget_micros)
-            for scope, budget, where, args in (
-                ("user", user_budget, "user_id = ? AND", (new.user_id,)),
-                ("team", team_budget, "", ()),
-            ):
-                if budget is None:
-                    continue
-                spent = await _sum(db, where, (*args, start, end))
-                if spent + new.estimate_micros > budget:
-                    return Refused(scope, budget, spent, new.estimate_micros)  # type: ignore[arg-type]
+            budgets = await _budgets(db, new.user_id, user_budget_micros, team_budget_micros)
+            spent = await _spent(db, new.user_id, start, end, team=budgets["team"] is not None)
+            for scope in ("user", "team"):
+                budget = budgets[scope]
+                if budget is not None and spent[scope] + new.estimate_micros > budget:
+                    return Refused(scope, budget, spent[scope], new.estimate_micros)
             job_id = new_job_id()
             await _insert_job(db, job_id, new, now)
-            return Admitted(await _get_job(db, job_id))
+            return Admitted(held_job(job_id, new, now))
 
     # --- a job's life ------------------------------------------------------------------------
 
@@ -294,20 +290,24 @@ class Store:
         args: Sequence[Any],
     ) -> bool:
         marks = ",".join("?" * len(allowed))
-        async with self._write() as db:
-            cursor = await db.execute(
-                f"UPDATE jobs SET state = ?, {assignments}, updated_at = ?"
-                f" WHERE id = ? AND state IN ({marks})",
-                (state, *args, self._now_ms(), job_id, *allowed),
-            )
-            return cursor.rowcount == 1
+        return await self._statement(
+            f"UPDATE jobs SET state = ?, {assignments}, updated_at = ?"
+            f" WHERE id = ? AND state IN ({marks})",
+            (state, *args, self._now_ms(), job_id, *allowed),
+        )
 
     async def _update(self, job_id: str, assignments: str, args: Sequence[Any]) -> None:
-        async with self._write() as db:
-            await db.execute(
-                f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
-                (*args, self._now_ms(), job_id),
-            )
+        await self._statement(
+            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
+            (*args, self._now_ms(), job_id),
+        )
+
+    async def _statement(self, sql: str, args: Sequence[Any]) -> bool:
+        """One write statement on its own: SQLite makes it atomic without BEGIN/COMMIT, which
+        spares two round trips to the database thread. True when it changed one row."""
+        async with self._lock:
+            cursor = await self._writer.execute(sql, args)
+            return cursor.rowcount == 1
 
     async def recent_durations(
         self, endpoint_id: str, quality: str, limit: int = 20
@@ -475,29 +475,47 @@ async def _fetch_one(db: aiosqlite.Connection, sql: str, args: Sequence[Any]) ->
         return row
 
 
+async def _budgets(
+    db: aiosqlite.Connection, user_id: str, user_default: int | None, team_default: int | None
+) -> dict[Literal["user", "team"], int | None]:
+    """The budgets that apply, in one query: an admin's figure for this person wins over the
+    admins' default, which wins over the configured one; NULL in a row means no limit."""
+    rows = await read_all(
+        db,
+        "SELECT scope, amount_micros FROM budgets WHERE (scope = 'user' AND subject = ?)"
+        " OR scope IN ('default', 'team')",
+        (user_id,),
+    )
+    found = {row["scope"]: row["amount_micros"] for row in rows}
+    user = found["user"] if "user" in found else found.get("default", user_default)
+    return {"user": user, "team": found.get("team", team_default)}
+
+
 async def _budget(
     db: aiosqlite.Connection, scope: str, subject: str, fallback: int | None
 ) -> int | None:
-    """An admin's figure for this person (or team) wins over the default; NULL means no limit."""
-    row = await _fetch_one(
-        db, "SELECT amount_micros FROM budgets WHERE scope = ? AND subject = ?", (scope, subject)
-    )
-    if row is None and scope == "user":
-        row = await _fetch_one(db, "SELECT amount_micros FROM budgets WHERE scope = 'default'", ())
-    if row is None:
-        return fallback
-    value: int | None = row["amount_micros"]
-    return value
+    """The budget that applies to one person (scope "user") or to the team."""
+    if scope == "team":
+        return (await _budgets(db, "", None, fallback))["team"]
+    return (await _budgets(db, subject, fallback, None))["user"]
 
 
-async def _sum(db: aiosqlite.Connection, where: str, args: Sequence[Any]) -> int:
-    row = await _fetch_one(
-        db,
-        f"SELECT COALESCE(SUM(amount_micros), 0) FROM charges WHERE {where}"
-        " created_at >= ? AND created_at < ?",
-        args,
-    )
-    return int(row[0]) if row is not None else 0
+async def _spent(
+    db: aiosqlite.Connection, user_id: str, start: int, end: int, *, team: bool
+) -> dict[Literal["user", "team"], int]:
+    """Held and settled spend in [start, end): the person's, and the team's when it counts."""
+    if team:
+        sql = (
+            "SELECT COALESCE(SUM(CASE WHEN user_id = ? THEN amount_micros END), 0),"
+            " COALESCE(SUM(amount_micros), 0) FROM charges WHERE created_at >= ? AND created_at < ?"
+        )
+    else:
+        sql = (
+            "SELECT COALESCE(SUM(amount_micros), 0), 0 FROM charges"
+            " WHERE user_id = ? AND created_at >= ? AND created_at < ?"
+        )
+    (row,) = await read_all(db, sql, (user_id, start, end))
+    return {"user": int(row[0]), "team": int(row[1])}
 
 
 async def _insert_job(db: aiosqlite.Connection, job_id: str, new: NewJob, now: int) -> None:
@@ -520,13 +538,6 @@ async def _insert_job(db: aiosqlite.Connection, job_id: str, new: NewJob, now: i
             request.n, new.estimate_micros, new.estimate_micros, now,
         ),
     )  # fmt: skip
-
-
-async def _get_job(db: aiosqlite.Connection, job_id: str) -> Job:
-    row = await _fetch_one(db, f"{_SELECT_JOB} WHERE j.id = ?", (job_id,))
-    if row is None:
-        raise LookupError(job_id)
-    return job_from_row(row)
 
 
 def _ms(period: Period) -> tuple[int, int]:

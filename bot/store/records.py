@@ -187,6 +187,22 @@ def job_from_row(row: sqlite3.Row) -> Job:
     )
 
 
+def held_job(job_id: str, new: NewJob, now_ms: int) -> Job:
+    """The job as admission just wrote it (so admission need not read it back)."""
+    return Job(
+        id=job_id, team_id=new.team_id, user_id=new.user_id, channel_id=new.channel_id,
+        thread_ts=new.thread_ts, card_ts=None, response_url=new.response_url, kind=new.kind,
+        origin=new.origin, request=new.request, inputs=list(new.inputs),
+        parent_job_id=new.parent_job_id, endpoint_id=new.endpoint_id, state=JobState.HELD,
+        fal_request_id=None, fal_status_url=None, fal_result_url=None, fal_cancel_url=None,
+        images=[], billed_units=None, slack_file_ids=[], upload_started=False, card_done=False,
+        error_kind=None, error_message=None, created_at=from_ms(now_ms), submitted_at=None,
+        started_at=None, generated_at=None, finished_at=None,
+        estimate_micros=new.estimate_micros, amount_micros=new.estimate_micros,
+        charge_status="held",
+    )  # fmt: skip
+
+
 def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 

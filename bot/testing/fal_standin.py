@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from bot.testing.images import make_png
+from bot.testing.images import make_png, padded_png
 
 JSON = dict[str, Any]
 
@@ -40,8 +40,10 @@ OUTCOMES = (
     *SUBMIT_FAILURES,
 )  # fmt: skip
 GPT_IMAGE_2 = "openai/gpt-image-2"
-# How often the status stream looks for a change (the stand-in has no event to wait on).
-STREAM_TICK = 0.02
+# How often the status stream looks for a change while queued (positions tick down), and at
+# least how often otherwise (a forced completion or a cancel has no event to wait on).
+STREAM_TICK = 0.1
+STREAM_IDLE = 0.25
 PRESETS: dict[str, tuple[int, int]] = {
     "square_hd": (1024, 1024),
     "square": (1024, 1024),
@@ -75,7 +77,8 @@ class FalBehaviour:
     outcome: str = "ok"
     billable_units: Decimal | None = Decimal("0.0421")
     content_policy_category: str = "violence"
-    # Guaranteed for png output; jpeg/webp are converted from that PNG and come out smaller.
+    # Guaranteed for png output (padding in an ancillary chunk, which decoders skip); jpeg and
+    # webp are converted from the picture and come out smaller.
     image_min_bytes: int = 0
     fail_times: int | None = None
     # The status stream (SSE): served unless `stream` is False; `stream_drops` ends it after
@@ -112,6 +115,8 @@ class FalRecord:
     result_failures: int = 0
     limited: int = 0
     stream_calls: int = 0
+    # Seconds spent serving the result and the images (fal's time, not the bot's).
+    serve_seconds: float = 0.0
     # When the bot first asked for the result: its delay after completion is status lag.
     result_asked_at: float | None = None
 
@@ -354,6 +359,12 @@ class FalStandIn:
         response.headers["x-fal-request-id"] = rec.request_id
         await response.prepare(request)
         with_logs = request.query.get("logs", "false").lower() in ("true", "1")
+        with contextlib.suppress(ConnectionResetError):  # the watcher went away
+            await self._follow(rec, response, with_logs)
+            await response.write_eof()
+        return response
+
+    async def _follow(self, rec: FalRecord, response: web.StreamResponse, with_logs: bool) -> None:
         sent = None
         while True:
             with self._lock:
@@ -362,10 +373,21 @@ class FalStandIn:
                 await response.write(f"data: {json.dumps(body)}\n\n".encode())
                 sent = body
             if body["status"] == "COMPLETED" or rec.behaviour.stream_drops:
-                break
-            await asyncio.sleep(STREAM_TICK)
-        await response.write_eof()
-        return response
+                return
+            await asyncio.sleep(self._until_change(rec))
+
+    def _until_change(self, rec: FalRecord) -> float:
+        """Sleep until the status may change: the queue ticks down, the run ends."""
+        now = time.monotonic()
+        with self._lock:
+            done = rec.done_at()
+            queue_end = rec.submitted_at + rec.behaviour.queue_seconds
+        if now < queue_end:
+            return STREAM_TICK
+        if done is None:
+            return STREAM_IDLE
+        # A forced completion or a cancel can come earlier: look again at least this often.
+        return max(0.0, min(done - now, STREAM_IDLE))
 
     def _rate_limited(self, rec: FalRecord, outcome: str) -> bool:
         b = rec.behaviour
@@ -396,16 +418,19 @@ class FalStandIn:
             return denied
         if (rec := self._find(request)) is None:
             return web.json_response({"detail": "Request not found"}, status=404)
+        arrived = time.monotonic()
         with self._lock:
             rec.result_calls += 1
             if rec.result_asked_at is None:
-                rec.result_asked_at = time.monotonic()
+                rec.result_asked_at = arrived
             early = self._result_refusal(rec)
         if early is not None:
             return early
         body = await self._produce(rec)
         units = rec.behaviour.billable_units
         extra = {} if units is None else {"x-fal-billable-units": str(units)}
+        with self._lock:
+            rec.serve_seconds += time.monotonic() - arrived
         return _json(rec, body, headers=extra)
 
     def _result_refusal(self, rec: FalRecord) -> web.Response | None:
@@ -449,9 +474,8 @@ class FalStandIn:
         count = count if isinstance(count, int) and 1 <= count <= 4 else 1
         rendered = []
         for i in range(count):
-            png = make_png(
-                f"{rec.request_id}/{i}", width, height, min_bytes=rec.behaviour.image_min_bytes
-            )
+            seed, size = f"{rec.request_id}/{i}", rec.behaviour.image_min_bytes
+            png = padded_png(seed, width, height, size) if size else make_png(seed, width, height)
             data = _convert(png, fmt)
             name, content_type = f"{i}.{fmt}", f"image/{fmt}"
             url = f"{self.base_url}/cdn/{rec.request_id}/{name}"
@@ -475,6 +499,7 @@ class FalStandIn:
         return _json(rec, {"status": "CANCELLATION_REQUESTED"}, status=202)
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         self._count("cdn")
         rid, name = request.match_info["rid"], request.match_info["name"]
         with self._lock:
@@ -483,7 +508,13 @@ class FalStandIn:
             data = None if rec is None or rec.expired else rec.media.get(url)
         if data is None:
             return web.json_response({"detail": "Not Found"}, status=404)
-        return web.Response(body=data, content_type="image/" + name.rpartition(".")[2])
+        response = web.Response(body=data, content_type="image/" + name.rpartition(".")[2])
+        await response.prepare(request)
+        await response.write_eof()
+        assert rec is not None
+        with self._lock:
+            rec.serve_seconds += time.monotonic() - arrived
+        return response
 
     # Helpers
 

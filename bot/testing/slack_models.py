@@ -167,6 +167,7 @@ class Upload:
     channel_id: str | None = None
     thread_ts: str | None = None
     attempts: int = 0
+    seconds: float = 0.0  # spent receiving the bytes
 
     @property
     def bytes(self) -> builtins.bytes:
@@ -183,6 +184,8 @@ class Call:
     token: str | None
     status: int = 200
     error: str | None = None
+    # Seconds the stand-in took to answer (for benchmarks that subtract Slack's own time).
+    duration: float = 0.0
 
     @property
     def ok(self) -> bool:

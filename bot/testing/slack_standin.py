@@ -407,6 +407,7 @@ class SlackStandIn:
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
+        arrived = time.monotonic()
         try:
             args = await read_args(request)
         except ValueError:
@@ -420,8 +421,10 @@ class SlackStandIn:
                 if bad_body
                 else self._answer(method, args, token)
             )
-            call = Call(method, copy.deepcopy(args), time.monotonic(), token, status)
-            self._calls.append(dataclasses.replace(call, error=body.get("error")))
+            error, took = body.get("error"), time.monotonic() - arrived
+            self._calls.append(
+                Call(method, copy.deepcopy(args), arrived, token, status, error, took)
+            )
             stall = self._take_fault(method, "stall")
         if stall is not None:
             await asyncio.sleep(stall.delay)
@@ -446,9 +449,13 @@ class SlackStandIn:
     # ----- HTTP: upload URL, private files, response_url
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         data = await read_upload(request)
         with self._lock:
             status, text = self._store_upload(request.match_info["file_id"], data)
+            upload = self._ws.uploads.get(request.match_info["file_id"])
+            if upload is not None:
+                upload.seconds += time.monotonic() - arrived
         return web.Response(status=status, text=text, content_type="text/plain")
 
     def _store_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
