@@ -126,7 +126,7 @@ async def test_sigterm_stops_within_ten_seconds_and_the_job_resumes(
         await driver.command("/image", "a slow sunset --quality low")
         await wait_until(lambda: query(db, "SELECT 1 FROM jobs WHERE state = 'submitted'"), 30)
 
-        seconds = proc.terminate()
+        seconds = await proc.terminate()
 
         assert seconds < 10 and proc.proc is not None and proc.proc.returncode == 0
         assert query(db, "SELECT state FROM jobs")[0]["state"] == "submitted"

@@ -285,3 +285,21 @@ async def test_a_job_at_2359_on_the_last_day_counts_for_that_month(tmp_path: Pat
         await store.close()
     assert month.label == "November 2026"
     assert november.spend_micros == 42_100 and december.spend_micros == 0
+
+
+async def test_admins_hear_of_the_team_budget_at_80_and_100_percent_once_each(
+    make_bot: Callable[..., object], slack: SlackStandIn
+) -> None:
+    async with make_bot(IMAGEBOT_TEAM_MONTHLY_BUDGET="0.10") as bot:  # type: ignore[attr-defined]
+        for number in range(4):
+            await bot.driver.command("/image", f"a kite {number} --quality low")
+            await bot.idle()
+            await finished(bot, min(number + 1, 3))
+
+    to_admin = [
+        c.args["text"]
+        for c in slack.calls_to("chat.postMessage")
+        if c.args["channel"].startswith("D") and slack.channel(c.args["channel"]).user == ADMIN
+    ]
+    assert len(to_admin) == 2
+    assert "84%" in to_admin[0] and "used up" in to_admin[1]

@@ -74,12 +74,14 @@ class BotProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
-    def terminate(self, timeout: float = 15.0) -> float:
-        """SIGTERM; returns how long the process took to exit."""
-        assert self.proc is not None
+    async def terminate(self, timeout: float = 15.0) -> float:
+        """SIGTERM; returns how long the process took to exit. Waits without blocking the
+        event loop, where stand-ins may be answering the bot's last calls."""
+        proc = self.proc
+        assert proc is not None
         started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=timeout)
+        proc.send_signal(signal.SIGTERM)
+        await wait_until(lambda: proc.poll() is not None, timeout, what="the bot to exit")
         return time.monotonic() - started
 
     def stop(self) -> None:

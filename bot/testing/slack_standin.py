@@ -45,6 +45,7 @@ from bot.testing.slack_models import (
     User,
     ViewCall,
 )
+from bot.testing.slack_socket import SocketHub
 from bot.testing.slack_workspace import Workspace
 
 __all__ = ["Call", "Channel", "Download", "ResponsePost", "SlackStandIn", "Upload", "User"]
@@ -63,6 +64,7 @@ class SlackStandIn:
         self,
         *,
         bot_token: str = "xoxb-test-token",
+        app_token: str = "xapp-test-token",
         team_id: str = "T0TEST",
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
@@ -70,6 +72,8 @@ class SlackStandIn:
         port: int = 0,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.socket = SocketHub()
         self.host = host
         self.port = port
         self._lock = threading.Lock()
@@ -119,6 +123,7 @@ class SlackStandIn:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_file)
         app.router.add_get("/files-pri/{team_file}/{name}", self._handle_file)
         app.router.add_post("/respond/{key}", self._handle_respond)
+        app.router.add_get("/socket", self.socket.handle)
         # Stalled answers are not worth waiting for when the stand-in shuts down.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
@@ -129,6 +134,7 @@ class SlackStandIn:
             self._ws.base_url = self.base_url
 
     async def stop(self) -> None:
+        await self.socket.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -431,6 +437,10 @@ class SlackStandIn:
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(self, method: str, args: JSONDict, token: str | None) -> Answer:
+        if method == "apps.connections.open":  # the one method called with the app token
+            if token != self.app_token:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            return 200, {"ok": True, "url": self.base_url.replace("http", "ws", 1) + "/socket"}, {}
         handler = METHODS.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
