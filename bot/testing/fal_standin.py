@@ -237,11 +237,19 @@ class FalStandIn:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=30)
+        asyncio.run_coroutine_threadsafe(self._stop_everything(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
         loop.close()
         self._loop = self._thread = None
+
+    async def _stop_everything(self) -> None:
+        """Stop serving, then end what is left (status streams nobody reads any more)."""
+        await self.stop()
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     # Scripting and inspection (safe to call from any thread)
 
