@@ -25,9 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.periods import date_range
-from bot.store import Store, _connect
+from bot.store import Store
 from bot.store.ledger import daily_spend, spend_rows, usage
 from bot.store.records import to_ms
+from bot.store.schema import connect
 
 TARGET_SECONDS = 1.0
 RUNS = 5
@@ -71,7 +72,7 @@ async def _measure(path: Path, charges: int) -> list[dict[str, Any]]:
     _fill(path, charges)
     month = date_range(LAST_DAY - timedelta(days=29), LAST_DAY, ZONE)
     start, end = to_ms(month.start), to_ms(month.end)
-    db = await _connect(path)
+    db = await connect(path)
     try:
         checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("spend_rows by=user, 30 days", lambda: spend_rows(db, start, end, "user", ZONE)),

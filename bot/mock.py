@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.fal import ModelProfile
 from bot.jobs.polling import PollPlan, poll
 from bot.options import ImageRequest
 from bot.pricing import PriceTable
@@ -46,27 +47,20 @@ class MockProvider:
     name = "mock"
 
     def __init__(self, prices: PriceTable, *, delay: float = 2.0) -> None:
+        # The same inputs as GPT Image 2 on fal, under endpoints of its own.
+        self.profile = ModelProfile("mock", "mock/generate", "mock/edit", prices)
         self.prices = prices
         self.delay = delay
         self.submitted: list[dict[str, Any]] = []
         self._images: dict[str, bytes] = {}
 
     def endpoint_for(self, kind: JobKind) -> str:
-        return "mock/edit" if kind == "edit" else "mock/generate"
+        return self.profile.endpoint_for(kind)
 
     def arguments(
         self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
     ) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "prompt": request.prompt,
-            "num_images": request.n,
-            "output_format": request.output_format,
-        }
-        if request.size is not None:
-            args["image_size"] = request.size.as_fal()
-        if kind == "edit":
-            args["image_urls"] = image_urls
-        return args
+        return self.profile.arguments(kind, request, image_urls, mask_url)
 
     async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
         request_id = f"mock-{int(time.time() * 1000)}-{secrets.token_hex(4)}"

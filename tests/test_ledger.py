@@ -14,7 +14,7 @@ import aiosqlite
 import pytest
 
 from bot.periods import month_of
-from bot.store import JobState, Store, _connect
+from bot.store import JobState, Store
 from bot.store.ledger import (
     SpendRow,
     Usage,
@@ -25,6 +25,7 @@ from bot.store.ledger import (
     usage,
 )
 from bot.store.records import to_ms
+from bot.store.schema import connect
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOVEMBER = month_of(datetime(2026, 11, 15, 12, tzinfo=UTC), NEW_YORK)
@@ -44,7 +45,7 @@ async def path(tmp_path: Path) -> AsyncIterator[Path]:
 
 @pytest.fixture
 async def db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await _connect(path)
+    connection = await connect(path)
     yield connection
     await connection.close()
 

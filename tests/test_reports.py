@@ -28,9 +28,10 @@ from bot.reports import (
     spend_chart_png,
     usd_text,
 )
-from bot.store import Admitted, NewJob, Store, _connect
+from bot.store import Admitted, NewJob, Store
 from bot.store.ledger import SpendRow, spend_rows
 from bot.store.records import to_ms
+from bot.store.schema import connect
 
 ZONE = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -81,7 +82,7 @@ async def test_csv_dollars_are_exact_sums_of_settled_charges(store: Store, tmp_p
         await settle(store, "UA", 42_100)
     for _ in range(2):
         await settle(store, "UB", 42_100)
-    db = await _connect(tmp_path / "x.db")
+    db = await connect(tmp_path / "x.db")
     try:
         rows = await spend_rows(db, to_ms(MONTH.start), to_ms(MONTH.end), "user", ZONE)
     finally:

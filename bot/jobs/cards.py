@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.blocks import CardStatus, Generating, Waiting, card
+from bot.blocks import Cancelled, CardStatus, Done, Failed, Generating, Waiting, card
+from bot.jobs.texts import failure_text
 from bot.slack import SlackError, SlackOut
-from bot.store.records import Job
+from bot.store.records import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +137,15 @@ class Card:
                 raise
             return
         self._shown = status
+
+
+def final_status(job: Job) -> CardStatus:
+    """The last word on a finished job's card."""
+    if job.state == JobState.DELIVERED:
+        end = job.finished_at or job.created_at
+        seconds = max(1, round((end - job.created_at).total_seconds()))
+        return Done(seconds, job.amount_micros, job.charge_estimated)
+    if job.state == JobState.CANCELLED:
+        by = (job.error_message or "").removeprefix("cancelled by ") or job.user_id
+        return Cancelled(by)
+    return Failed(failure_text(job.error_kind or "internal", job.error_message, job.id))

@@ -21,7 +21,6 @@ from typing import NoReturn
 from bot.blocks import (
     Cancelled,
     CardStatus,
-    Done,
     Failed,
     Generating,
     InQueue,
@@ -30,7 +29,7 @@ from bot.blocks import (
     Waiting,
     card,
 )
-from bot.jobs.cards import Card, UpdateBudget
+from bot.jobs.cards import Card, UpdateBudget, final_status
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.polling import Durations
@@ -182,7 +181,7 @@ class Runner:
 
     async def _step(self, job: Job, resumed: bool) -> Job:
         if job.finished:
-            await self._finish_card(job, _final_status(job))
+            await self._finish_card(job, final_status(job))
         elif job.card_ts is None:
             await self._post_card(job, resumed)
         elif job.state == JobState.HELD:
@@ -410,14 +409,3 @@ def _submission(job: Job) -> Submission:
         job.fal_request_id or "", job.fal_status_url or "", job.fal_result_url or "",
         job.fal_cancel_url or "",
     )  # fmt: skip
-
-
-def _final_status(job: Job) -> CardStatus:
-    if job.state == JobState.DELIVERED:
-        end = job.finished_at or job.created_at
-        seconds = max(1, round((end - job.created_at).total_seconds()))
-        return Done(seconds, job.amount_micros, job.charge_estimated)
-    if job.state == JobState.CANCELLED:
-        by = (job.error_message or "").removeprefix("cancelled by ") or job.user_id
-        return Cancelled(by)
-    return Failed(failure_text(job.error_kind or "internal", job.error_message, job.id))

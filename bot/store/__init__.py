@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from bot.periods import Period
-from bot.store import ledger
+from bot.store import admission, ledger
 from bot.store.ledger import RecentCharge, SpendRow, Usage
 from bot.store.records import (
     JOB_COLUMNS,
@@ -37,12 +36,10 @@ from bot.store.records import (
     Refused,
     ResultImage,
     dump_images,
-    dump_inputs,
-    held_job,
     job_from_row,
     to_ms,
 )
-from bot.store.schema import MIGRATIONS
+from bot.store.schema import connect, migrate
 from bot.store.sql import read_all
 
 __all__ = [
@@ -66,10 +63,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_job_id() -> str:
-    return "j" + secrets.token_hex(6)
-
-
 class Store:
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Clock):
         self._writer = writer
@@ -82,9 +75,9 @@ class Store:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
-        await _migrate(writer)
-        reader = await _connect(path)
+        writer = await connect(path)
+        await migrate(writer)
+        reader = await connect(path)
         return cls(writer, reader, clock)
 
     async def close(self) -> None:
@@ -134,21 +127,9 @@ class Store:
         start, end = to_ms(month[0]), to_ms(month[1])
         now = self._now_ms()
         async with self._write() as db:
-            if new.source_key is not None:
-                found = await _fetch_one(
-                    db, "SELECT id FROM jobs WHERE source_key = ?", (new.source_key,)
-                )
-                if found is not None:
-                    return Duplicate(found["id"])
-            budgets = await _budgets(db, new.user_id, user_budget_micros, team_budget_micros)
-            spent = await _spent(db, new.user_id, start, end, team=budgets["team"] is not None)
-            for scope in ("user", "team"):
-                budget = budgets[scope]
-                if budget is not None and spent[scope] + new.estimate_micros > budget:
-                    return Refused(scope, budget, spent[scope], new.estimate_micros)
-            job_id = new_job_id()
-            await _insert_job(db, job_id, new, now)
-            return Admitted(held_job(job_id, new, now))
+            return await admission.admit(
+                db, new, start, end, user_budget_micros, team_budget_micros, now
+            )
 
     # --- a job's life ------------------------------------------------------------------------
 
@@ -343,7 +324,7 @@ class Store:
 
     async def budget_for(self, scope: str, subject: str, fallback: int | None) -> int | None:
         """The budget that applies (as admission sees it)."""
-        return await _budget(self._reader, scope, subject, fallback)
+        return await admission.budget(self._reader, scope, subject, fallback)
 
     # --- spend (the SQL is in bot.store.ledger) --------------------------------------------
 
@@ -422,122 +403,6 @@ class Store:
                 "DELETE FROM seen_events WHERE expires_at <= ?", (self._now_ms(),)
             )
             return cursor.rowcount
-
-
-async def _connect(path: Path) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA busy_timeout = 10000")
-    # WAL with NORMAL survives a crashed process; only a power cut can cost the last commits.
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute("PRAGMA foreign_keys = ON")
-    return db
-
-
-async def _migrate(db: aiosqlite.Connection) -> None:
-    await db.execute("BEGIN IMMEDIATE")
-    try:
-        row = await _fetch_one(db, "PRAGMA user_version", ())
-        version = int(row[0]) if row is not None else 0
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"the database is from a newer imagebot (schema {version}); upgrade imagebot"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in _statements(script):
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {number}")
-    except BaseException:
-        await db.rollback()
-        raise
-    await db.commit()
-
-
-def _statements(script: str) -> list[str]:
-    """Split a script into statements (executescript would commit our transaction)."""
-    statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        if not buffer and (not line.strip() or line.strip().startswith("--")):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        raise ValueError(f"incomplete SQL statement in a migration: {buffer[:80]!r}")
-    return statements
-
-
-async def _fetch_one(db: aiosqlite.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Row | None:
-    async with db.execute(sql, args) as cursor:
-        row: sqlite3.Row | None = await cursor.fetchone()
-        return row
-
-
-async def _budgets(
-    db: aiosqlite.Connection, user_id: str, user_default: int | None, team_default: int | None
-) -> dict[Literal["user", "team"], int | None]:
-    """The budgets that apply, in one query: an admin's figure for this person wins over the
-    admins' default, which wins over the configured one; NULL in a row means no limit."""
-    rows = await read_all(
-        db,
-        "SELECT scope, amount_micros FROM budgets WHERE (scope = 'user' AND subject = ?)"
-        " OR scope IN ('default', 'team')",
-        (user_id,),
-    )
-    found = {row["scope"]: row["amount_micros"] for row in rows}
-    user = found["user"] if "user" in found else found.get("default", user_default)
-    return {"user": user, "team": found.get("team", team_default)}
-
-
-async def _budget(
-    db: aiosqlite.Connection, scope: str, subject: str, fallback: int | None
-) -> int | None:
-    """The budget that applies to one person (scope "user") or to the team."""
-    if scope == "team":
-        return (await _budgets(db, "", None, fallback))["team"]
-    return (await _budgets(db, subject, fallback, None))["user"]
-
-
-async def _spent(
-    db: aiosqlite.Connection, user_id: str, start: int, end: int, *, team: bool
-) -> dict[Literal["user", "team"], int]:
-    """Held and settled spend in [start, end): the person's, and the team's when it counts."""
-    if team:
-        sql = (
-            "SELECT COALESCE(SUM(CASE WHEN user_id = ? THEN amount_micros END), 0),"
-            " COALESCE(SUM(amount_micros), 0) FROM charges WHERE created_at >= ? AND created_at < ?"
-        )
-    else:
-        sql = (
-            "SELECT COALESCE(SUM(amount_micros), 0), 0 FROM charges"
-            " WHERE user_id = ? AND created_at >= ? AND created_at < ?"
-        )
-    (row,) = await read_all(db, sql, (user_id, start, end))
-    return {"user": int(row[0]), "team": int(row[1])}
-
-
-async def _insert_job(db: aiosqlite.Connection, job_id: str, new: NewJob, now: int) -> None:
-    request = new.request
-    await db.execute(
-        "INSERT INTO jobs (id, team_id, user_id, channel_id, thread_ts, response_url, kind, origin,"
-        " request_json, prompt, inputs_json, parent_job_id, endpoint_id, state, source_key,"
-        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?)",
-        (
-            job_id, new.team_id, new.user_id, new.channel_id, new.thread_ts, new.response_url,
-            new.kind, new.origin, request.model_dump_json(), request.prompt,
-            dump_inputs(new.inputs), new.parent_job_id, new.endpoint_id, new.source_key, now, now,
-        ),
-    )  # fmt: skip
-    await db.execute(
-        "INSERT INTO charges (job_id, team_id, user_id, channel_id, model, quality, images, status,"
-        " estimate_micros, amount_micros, created_at) VALUES (?,?,?,?,?,?,?,'held',?,?,?)",
-        (
-            job_id, new.team_id, new.user_id, new.channel_id, new.model, request.quality,
-            request.n, new.estimate_micros, new.estimate_micros, now,
-        ),
-    )  # fmt: skip
 
 
 def _ms(period: Period) -> tuple[int, int]:

@@ -1,6 +1,12 @@
-"""The SQLite schema as an ordered list of migrations; PRAGMA user_version counts those applied."""
+"""The SQLite schema as an ordered list of migrations (PRAGMA user_version counts those
+applied), and how a connection to the database is opened."""
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
 
 MIGRATIONS: list[str] = [
     # 1: jobs and their one charge each, budgets, delivery dedupe, once-only notices.
@@ -87,3 +93,48 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA busy_timeout = 10000")
+    # WAL with NORMAL survives a crashed process; only a power cut can cost the last commits.
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+async def migrate(db: aiosqlite.Connection) -> None:
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        (row,) = await db.execute_fetchall("PRAGMA user_version")
+        version = int(row[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the database is from a newer imagebot (schema {version}); upgrade imagebot"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        await db.rollback()
+        raise
+    await db.commit()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {buffer[:80]!r}")
+    return statements
