@@ -20,7 +20,7 @@ from bot.intake import Intake
 from bot.jobs.inputs import InputResolver
 from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
 from bot.maintenance import Maintenance
-from bot.pricing import PriceTable, gpt_image_2_prices, load_price_file
+from bot.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
 from bot.provider import ImageProvider
 from bot.slack import SlackOut, make_client
 from bot.spend import Spend
@@ -55,9 +55,9 @@ class Services:
         runner = self.runner.healthy() and self.maintenance.healthy()
         return {"ready": self.ready, "database": database, "runner": runner}
 
-    async def close(self) -> None:
+    async def close(self, jobs_grace: float = 5.0) -> None:
         await self.maintenance.stop()
-        await self.runner.stop()
+        await self.runner.stop(grace=jobs_grace)
         await self.provider.close()
         await self.slack.close()
         await self.store.close()
@@ -66,7 +66,10 @@ class Services:
 def price_table(settings: Settings) -> PriceTable:
     table = gpt_image_2_prices()
     if settings.price_file is not None:
-        table = load_price_file(settings.price_file, table)
+        try:
+            table = load_price_file(settings.price_file, table)
+        except PriceFileError as exc:
+            raise ConfigError(f"IMAGEBOT_PRICE_FILE: {exc}") from None
     return table
 
 
@@ -98,7 +101,7 @@ async def open_services(settings: Settings, *, provider: ImageProvider | None = 
         card_updates_per_minute=settings.card_updates_per_minute,
         spool=settings.spool_path,
     )
-    max_bytes = int(settings.max_input_image_mb * 1_000_000)
+    max_bytes = settings.max_input_image_bytes
     admins = Admins(settings, slack)
     spend = Spend(settings, store, slack, admins)
     hooks = RunnerHooks(on_settled=spend.after_settle, on_locked=spend.account_locked)

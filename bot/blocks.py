@@ -15,7 +15,7 @@ ACTION_REGENERATE = "imagebot_regenerate"
 ACTION_HIGH_QUALITY = "imagebot_high_quality"
 ACTION_EDIT = "imagebot_edit"
 JOB_METADATA_TYPE = "imagebot_job"
-_SECTION_LIMIT = 3000
+SECTION_LIMIT = 3000
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def card(job: Job, status: CardStatus) -> tuple[str, list[Block]]:
         headline = f"<@{job.user_id}> asked for an edit{picked}"
     else:
         headline = f"<@{job.user_id}> asked for an image"
-    prompt = _quote(escape(clip(job.prompt, _SECTION_LIMIT - len(headline) - 200)))
+    prompt = _quote(escape(clip(job.prompt, SECTION_LIMIT - len(headline) - 200)))
     context = [{"type": "mrkdwn", "text": escape(request_summary(job))}]
     if job.request.size_note:
         context.append({"type": "mrkdwn", "text": escape(job.request.size_note)})
@@ -152,7 +152,8 @@ def _button(text: str, action_id: str, job_id: str, style: str | None = None) ->
 
 
 def _actions(job: Job, status: CardStatus) -> list[Block]:
-    if isinstance(status, Starting | Waiting | InQueue | Generating):
+    if isinstance(status, Starting | Waiting | InQueue):
+        # Only before fal starts: a running job is billed whether or not we wait for it.
         return [_button("Cancel", ACTION_CANCEL, job.id, "danger")]
     if isinstance(status, Done):
         buttons = [_button("Regenerate", ACTION_REGENERATE, job.id)]
@@ -181,7 +182,7 @@ def image_title(job: Job, index: int) -> str:
 
 
 def text_blocks(text: str) -> list[Block]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, _SECTION_LIMIT)}}]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}]
 
 
 EDIT_MODAL = "imagebot_edit_modal"

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def max_input_image_bytes(self) -> int:
+        return int(self.max_input_image_mb * 1_000_000)
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bot.images import ImageRejected, prepare_image
+from bot.images import ImageRejected, PreparedImage, prepare_image
 from bot.intake import Intake, Requester
 from bot.options import ImageRequest, OptionError, parse_request
 from bot.slack import SlackError
@@ -143,7 +143,10 @@ class Conversation:
             return
         image = job.images[index - 1]
         file_id = job.slack_file_ids[index - 1] if index <= len(job.slack_file_ids) else None
-        source = ImageInput(fal_url=image.url, slack_file_id=file_id, name=f"image {index}")
+        source = ImageInput(
+            fal_url=image.url, slack_file_id=file_id, name=f"image {index}",
+            width=image.width, height=image.height,
+        )  # fmt: skip
         await self._submit_edit(who, request, thread_ts, [source], job.id, origin, key)
 
     async def edit_files(
@@ -178,7 +181,7 @@ class Conversation:
         self, who: Requester, thread_ts: str, key: str, files: list[SharedFile]
     ) -> list[ImageInput] | None:
         """People's files, each fetched and checked now, so a bad one costs nothing."""
-        max_bytes = int(self.settings.max_input_image_mb * 1_000_000)
+        max_bytes = self.settings.max_input_image_bytes
         inputs = []
         for listed in files:
             # Events may carry only a file's id; files.info fills in the rest.
@@ -186,14 +189,14 @@ class Conversation:
             if shared is None:
                 await self._tell(who, thread_ts, key, "I can't open that file.")
                 return None
-            problem = await self._problem(shared, max_bytes)
-            if problem is not None:
-                await self._tell(who, thread_ts, key, f":warning: {problem} Nothing was sent.")
+            checked = await self._check(shared, max_bytes)
+            if isinstance(checked, str):
+                await self._tell(who, thread_ts, key, f":warning: {checked} Nothing was sent.")
                 return None
             inputs.append(
                 ImageInput(
                     slack_file_id=shared.id, slack_url=shared.url, name=shared.name,
-                    is_mask=shared.is_mask,
+                    is_mask=shared.is_mask, width=checked.width, height=checked.height,
                 )
             )  # fmt: skip
         if all(item.is_mask for item in inputs):
@@ -215,7 +218,8 @@ class Conversation:
             size=int(info.get("size") or 0), url=str(url),
         )  # fmt: skip
 
-    async def _problem(self, shared: SharedFile, max_bytes: int) -> str | None:
+    async def _check(self, shared: SharedFile, max_bytes: int) -> PreparedImage | str:
+        """The image as fal will get it, or what is wrong with it in a sentence."""
         if shared.size > max_bytes:
             mb = max_bytes / 1_000_000
             return (
@@ -223,14 +227,13 @@ class Conversation:
             )
         try:
             data = await self.slack.download(shared.url, max_bytes)
-            prepare_image(data, name=shared.name, max_bytes=max_bytes)
+            return prepare_image(data, name=shared.name, max_bytes=max_bytes)
         except SlackError as exc:
             if exc.code == "file_too_large":
                 return f"`{shared.name}` is larger than {max_bytes / 1e6:.0f} MB."
             return f"I couldn't fetch `{shared.name}` from Slack ({exc.code})."
         except ImageRejected as exc:
             return exc.message
-        return None
 
     async def _answer_once(self, message: IncomingMessage, root: str, text: str) -> None:
         who = Requester(message.user_id, message.channel_id, message.team_id)

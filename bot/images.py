@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-MAX_EDGE = 3840
-MAX_PIXELS = 8_294_400
+from bot.options import MAX_EDGE, MAX_PIXELS
+
 # Pillow refuses anything over twice this; we refuse at once rather than decode a bomb.
 BOMB_PIXELS = 64_000_000
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.config import Settings
-from bot.jobs.runner import Runner
+from bot.jobs.runner import Runner, log_state
 from bot.options import ImageRequest, Size
 from bot.periods import month_of, next_month_start
 from bot.pricing import format_usd, to_micros
@@ -56,10 +56,17 @@ class Intake:
         allowed = self.settings.allowed_channels
         return not allowed or channel_id in allowed or channel_id.startswith("D")
 
-    def estimate_micros(self, kind: JobKind, request: ImageRequest, input_images: int = 0) -> int:
+    def estimate_micros(
+        self, kind: JobKind, request: ImageRequest, inputs: list[ImageInput] | None = None
+    ) -> int:
+        """The hold: for an edit without a size, the output follows its largest input."""
+        images = [item for item in inputs or [] if not item.is_mask]
         size = request.size or _DEFAULT_SIZES[kind]
+        width, height = size.width, size.height
+        if kind == "edit" and request.size is None and any(i.width and i.height for i in images):
+            width, height = max(((i.width, i.height) for i in images), key=lambda s: s[0] * s[1])
         return self.provider.prices.estimate_micros(
-            request.quality, size.width, size.height, request.n, input_images
+            request.quality, width, height, request.n, len(images)
         )
 
     async def submit(
@@ -90,7 +97,7 @@ class Intake:
             request=request,
             endpoint_id=self.provider.endpoint_for(kind),
             model=self.provider.endpoint_for(kind),
-            estimate_micros=self.estimate_micros(kind, request, len(inputs)),
+            estimate_micros=self.estimate_micros(kind, request, inputs),
             inputs=inputs,
             parent_job_id=parent_job_id,
             source_key=source_key,
@@ -103,10 +110,7 @@ class Intake:
             team_budget_micros=_micros(self.settings.team_monthly_budget),
         )
         if isinstance(admission, Admitted):
-            log.info(
-                "job held job=%s user=%s origin=%s estimate=%d",
-                admission.job.id, who.user_id, origin, new.estimate_micros,
-            )  # fmt: skip
+            log_state(admission.job, "held", origin=origin, estimate=new.estimate_micros)
             self.runner.launch(admission.job.id)
         elif isinstance(admission, Refused):
             await self.tell(who, self.refusal_text(admission))

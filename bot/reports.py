@@ -12,14 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.blocks import Block, clip, escape
+from bot.blocks import SECTION_LIMIT, Block, clip, escape
 from bot.periods import Period
 from bot.pricing import format_usd, to_usd
 from bot.store.ledger import GROUPINGS, SpendRow
 
 TOP_SPENDERS = 5
 TOP_GROUPS = 10
-_SECTION_LIMIT = 3000
 _HEADER_LIMIT = 150
 _CSV_GROUP_COLUMNS = {"day": "day", "channel": "channel_id", "model": "model", "quality": "quality"}
 _GROUP_TITLES = {
@@ -183,7 +182,7 @@ def _field(label: str, value: str) -> Block:
 
 
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, _SECTION_LIMIT)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
 
 
 def _context(text: str) -> Block:

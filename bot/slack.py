@@ -99,6 +99,8 @@ class SlackOut:
         self.client = client
         api_host = urlsplit(str(client.base_url)).hostname or ""
         self.file_hosts = frozenset({"files.slack.com", api_host})
+        # Redirects are not followed: they could carry the bot token to another host.
+        self._files = httpx.AsyncClient(timeout=60, follow_redirects=False)
 
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
         # slack-sdk's per-method functions know which methods take JSON and which take forms.
@@ -108,7 +110,7 @@ class SlackOut:
         except SlackApiError as exc:
             code = str(exc.response.get("error", "unknown_error"))
             raise SlackError(code, method) from None
-        except (SlackRequestError, OSError, TimeoutError) as exc:
+        except (SlackRequestError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SlackError(f"request_failed: {exc!r}"[:200], method) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -204,7 +206,7 @@ class SlackOut:
             raise SlackError(
                 str(exc.response.get("error", "unknown_error")), "files.upload"
             ) from None
-        except (SlackRequestError, OSError, TimeoutError) as exc:
+        except (SlackRequestError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SlackError(f"request_failed: {exc!r}"[:200], "files.upload") from None
         return [str(item["id"]) for item in response.get("files") or []]
 
@@ -216,7 +218,7 @@ class SlackOut:
             response = await AsyncWebhookClient(response_url).send(
                 text=text, blocks=blocks, response_type="ephemeral"
             )
-        except (OSError, TimeoutError, SlackRequestError) as exc:
+        except (OSError, TimeoutError, SlackRequestError, aiohttp.ClientError) as exc:
             log.warning("response_url post failed: %r", exc)
             return False
         return response.status_code == 200
@@ -274,10 +276,7 @@ class SlackOut:
             raise SlackError("untrusted_file_host", "files.download")
         headers = {"Authorization": f"Bearer {self.client.token}"}
         try:
-            async with (
-                httpx.AsyncClient(timeout=60, follow_redirects=False) as http,
-                http.stream("GET", url, headers=headers) as response,
-            ):
+            async with self._files.stream("GET", url, headers=headers) as response:
                 if response.status_code != 200:
                     raise SlackError(f"http_{response.status_code}", "files.download")
                 if response.headers.get("content-type", "").startswith("text/html"):
@@ -297,6 +296,7 @@ class SlackOut:
         return dict(info) if isinstance(info, dict) else {}
 
     async def close(self) -> None:
+        await self._files.aclose()
         if self.client.session is not None:
             await self.client.session.close()
 

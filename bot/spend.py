@@ -199,11 +199,12 @@ class Spend:
         if team:
             spent = await self.store.team_spend_micros(month)
             for percent in (100, 80):
-                if spent >= team * percent / 100 and await self.store.claim_notice(
-                    f"team{percent}:{key}"
-                ):
-                    for admin in await self.admins.ids():
-                        await self._dm(admin, _team_notice(percent, spent, team))
+                if spent >= team * percent / 100:
+                    # Past 100% the 80% notice would only be stale news: claim it too.
+                    fresh = [await self.store.claim_notice(f"team{p}:{key}") for p in (percent, 80)]
+                    if fresh[0]:
+                        for admin in await self.admins.ids():
+                            await self._dm(admin, _team_notice(percent, spent, team))
                     break
 
     async def account_locked(self, detail: str) -> None:

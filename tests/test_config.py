@@ -115,11 +115,17 @@ def _run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comp
             {"SLACK_BOT_TOKEN": "xoxb-1", "IMAGEBOT_USER_MONTHLY_BUDGET": "x"},
             "IMAGEBOT_USER_MONTHLY_BUDGET",
         ),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "FAL_KEY": "k"}
+            | {"IMAGEBOT_PRICE_FILE": "prices.toml"},
+            "IMAGEBOT_PRICE_FILE",
+        ),
     ],
 )
 def test_imagebot_run_stops_with_one_clear_line(
     tmp_path: Path, env: dict[str, str], named: str
 ) -> None:
+    (tmp_path / "prices.toml").write_text("[per_image.medium]\nthis is = = not toml\n")
     done = _run_cli(["run"], env, tmp_path)
 
     assert done.returncode == 2

@@ -348,3 +348,46 @@ async def wait_job(bot: RunningBot, check: object, timeout: float = 20.0) -> Job
             if jobs and callable(check) and check(jobs[0]):
                 return jobs[0]
             await asyncio.sleep(0.05)
+
+
+async def test_cancel_is_refused_once_fal_is_generating(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(run_seconds=3.0, billable_units=Decimal("0.0421"))
+    await bot.driver.command("/image", "a busy one")
+    job = await wait_job(bot, lambda j: j.started_at is not None and j.card_ts is not None)
+
+    await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
+
+    (done,) = await settled(bot, 1)
+    assert done.state == JobState.DELIVERED and done.amount_micros == 42_100
+    assert "Too late to cancel" in slack.responses[-1].body["text"]
+    assert not fal.requests[0].cancelled
+
+
+async def test_a_cancelled_card_stays_cancelled(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(queue_seconds=30, queue_position=5)
+    await bot.driver.command("/image", "a slow one")
+    job = await wait_job(bot, lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
+    await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
+    await settled(bot, 1)
+
+    # No progress edit is left to land on the final card.
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == f"card-{job.id}" and not t.done()]
+    card = next(m for m in slack.messages("C0GENERAL") if m["ts"] == job.card_ts)
+    assert "Cancelled" in json.dumps(card["blocks"]) and "imagebot_cancel" not in json.dumps(card)
+
+
+async def test_an_edit_without_a_size_is_held_at_its_input_size(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(queue_seconds=30)
+    photo = make_png("4k", 3840, 2160)
+    shared = slack.host_file(photo, name="wide.png", mimetype="image/png")
+
+    await bot.driver.say(f"<@{slack.bot_user_id}> sharpen it --quality high", files=[shared])
+
+    job = await wait_job(bot, lambda j: j.state == JobState.SUBMITTED)
+    assert job.estimate_micros == 410_000 + 10_000  # 3840x2160 at high, plus one input image

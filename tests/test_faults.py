@@ -109,7 +109,21 @@ async def test_locked_account_tells_the_person_and_admins_once_an_hour(
     assert slack.channel(admin_dms[0]["channel"]).user == ADMIN
 
 
-async def test_a_job_past_its_deadline_is_cancelled_and_reported(
+async def test_a_job_still_queued_at_its_deadline_is_cancelled_and_costs_nothing(
+    make_bot: MakeBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(queue_seconds=600, queue_position=30)
+    async with make_bot(IMAGEBOT_JOB_DEADLINE_SECONDS="1.5") as bot:
+        await bot.driver.command("/image", "forever --quality low")
+        (job,) = await finished(bot)
+
+    assert job.state == JobState.FAILED and job.error_kind == "timeout"
+    assert job.charge_status == "released" and job.amount_micros == 0
+    assert fal.requests[0].cancelled
+    assert "took too long" in card_of(slack, job) and "Nothing was charged" in card_of(slack, job)
+
+
+async def test_a_job_running_past_its_deadline_counts_at_its_estimate(
     make_bot: MakeBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
     fal.default = FalBehaviour(outcome="never")
@@ -117,10 +131,12 @@ async def test_a_job_past_its_deadline_is_cancelled_and_reported(
         await bot.driver.command("/image", "forever --quality low")
         (job,) = await finished(bot)
 
-    assert job.state == JobState.FAILED and job.error_kind == "timeout"
-    assert job.charge_status == "released"
-    assert fal.calls["cancel"] == 1
-    assert "took too long" in card_of(slack, job)
+    assert job.state == JobState.FAILED and job.error_kind == "overdue"
+    # fal started it, so fal bills it: the estimate stays charged, marked as an estimate.
+    assert job.charge_status == "settled" and job.charge_estimated
+    assert job.amount_micros == job.estimate_micros > 0
+    assert fal.calls["cancel"] == 1 and not fal.requests[0].cancelled
+    assert "stopped waiting" in card_of(slack, job)
 
 
 # --- Slack --------------------------------------------------------------------------------------

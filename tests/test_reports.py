@@ -244,4 +244,4 @@ def test_benchmark_runs_on_a_small_database() -> None:
         "usage of one user, 30 days",
     ]
     for figure in figures:
-        assert figure["measured_s"] >= 0 and figure["passed"] in (True, False)
+        assert figure["charges"] == 2_000 and figure["measured_s"] > 0

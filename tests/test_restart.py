@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -168,3 +169,41 @@ async def test_an_event_delivered_again_after_a_restart_makes_no_second_job(
     finally:
         proc.stop()
     assert len(query(db, "SELECT 1 FROM jobs")) == 1 and len(fal.requests) == 1
+
+
+async def test_a_job_that_finished_while_the_bot_was_down_is_delivered_after_its_deadline(
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
+) -> None:
+    fal.default = FalBehaviour(run_seconds=2.0, billable_units=Decimal("0.0421"))
+    env = bot_env(slack, tmp_path, FAL_KEY=fal.key, IMAGEBOT_JOB_DEADLINE_SECONDS="3")
+    proc = BotProcess(env, tmp_path)
+    db = tmp_path / "imagebot.db"
+    try:
+        await proc.start()
+        driver = SlackDriver(proc.events_url, SIGNING_SECRET, slack)
+        await driver.command("/image", "a slow dawn --quality low")
+        await wait_until(lambda: query(db, "SELECT 1 FROM jobs WHERE state = 'submitted'"), 30)
+        proc.kill()
+        await wait_until(lambda: fal.requests[0].completed_at is not None, 30)
+        await wait_until(
+            lambda: (datetime.now(UTC) - _submitted(db)).total_seconds() > 3.5,
+            30,
+            what="the deadline to pass while the bot is down",
+        )
+
+        await proc.start()
+        await wait_until(
+            lambda: query(db, "SELECT 1 FROM jobs WHERE state = 'delivered' AND card_done = 1"),
+            40,
+        )
+        await driver.close()
+    finally:
+        proc.stop()
+    charges = query(db, "SELECT status, amount_micros, estimated FROM charges")
+    assert [tuple(c) for c in charges] == [("settled", 42_100, 0)]
+    assert len([u for u in slack.uploads if u.completed]) == 1
+
+
+def _submitted(db: Path) -> datetime:
+    (row,) = query(db, "SELECT submitted_at FROM jobs")
+    return datetime.fromtimestamp(row[0] / 1000, tz=UTC)

@@ -84,9 +84,10 @@ async def test_reports_in_slack_and_on_the_command_line_show_the_billed_cost(
     assert "low" in table and "0.21" in table
 
 
-async def cli_report(folder: Path, *args: str) -> bytes:
+async def cli_report(folder: Path, *args: str, **settings: str) -> bytes:
     """`imagebot report` in its own process, on the bot's database."""
     env = {**os.environ, "IMAGEBOT_DATABASE_URL": f"sqlite:///{folder / 'imagebot.db'}"}
+    env.update(settings)
     command = [sys.executable, "-m", "bot", "report", *args]
     done = await asyncio.to_thread(
         subprocess.run, command, env=env, cwd=folder, capture_output=True, timeout=60, check=True
@@ -303,3 +304,46 @@ async def test_admins_hear_of_the_team_budget_at_80_and_100_percent_once_each(
     ]
     assert len(to_admin) == 2
     assert "84%" in to_admin[0] and "used up" in to_admin[1]
+
+
+async def test_no_stale_80_percent_notice_once_the_team_budget_is_used_up(
+    make_bot: Callable[..., object], slack: SlackStandIn
+) -> None:
+    async with make_bot(IMAGEBOT_TEAM_MONTHLY_BUDGET="0.04") as bot:  # type: ignore[attr-defined]
+        await bot.driver.command("/image", "a kite --quality low")  # settles 0.0421: 105%
+        await finished(bot, 1)
+        await bot.driver.command("/image-admin", "budget team 0.06", user=ADMIN)
+        await bot.driver.command("/image", "another kite --quality low")  # 140%
+        await finished(bot, 2)
+
+    to_admin = [
+        c.args["text"]
+        for c in slack.calls_to("chat.postMessage")
+        if c.args["channel"].startswith("D") and slack.channel(c.args["channel"]).user == ADMIN
+    ]
+    assert len(to_admin) == 1 and "used up" in to_admin[0]
+
+
+async def test_the_month_follows_the_team_time_zone_from_request_to_report(
+    make_bot: Callable[..., object], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    zone = ZoneInfo("America/New_York")
+    late = datetime(2026, 11, 30, 23, 59, tzinfo=zone)
+    async with make_bot(IMAGEBOT_TIMEZONE="America/New_York") as bot:  # type: ignore[attr-defined]
+        bot.store.clock = lambda: late.astimezone(UTC)  # 04:59 on 1 December in UTC
+        await bot.driver.command("/image", "a late owl --quality low")
+        await finished(bot, 1)
+        await bot.driver.command("/image-usage", "")
+        await bot.idle()
+        usage = slack.responses[-1].body["text"]
+
+    assert "November 2026" in usage and "$0.0421 of $20.00" in usage
+    zone_name = {"IMAGEBOT_TIMEZONE": "America/New_York"}
+    november = await cli_report(
+        tmp_path, "--format", "csv", "--since", "2026-11-01", "--until", "2026-11-30", **zone_name
+    )
+    december = await cli_report(
+        tmp_path, "--format", "csv", "--since", "2026-12-01", "--until", "2026-12-31", **zone_name
+    )
+    assert spend_by_user(november) == {"U0ALICE": Decimal("0.0421")}
+    assert b"U0ALICE" not in december

@@ -136,3 +136,33 @@ async def test_claim_is_true_once_until_expiry(store: Store) -> None:
     assert await store.claim("Ev1", ttl_seconds=60)
     assert not await store.claim("Ev1", ttl_seconds=60)
     assert await store.claim("Ev2", ttl_seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (
+            "SELECT COALESCE(SUM(amount_micros), 0) FROM charges"
+            " WHERE user_id = 'U1' AND created_at >= 0 AND created_at < 1",
+            "charges_user_month",
+        ),
+        (
+            "SELECT user_id, SUM(amount_micros) FROM charges WHERE status = 'settled'"
+            " AND created_at >= 0 AND created_at < 1 GROUP BY user_id",
+            "charges_month",
+        ),
+        ("SELECT id FROM jobs WHERE channel_id = 'C' AND card_ts = '1.2'", "jobs_card"),
+        (
+            "SELECT id FROM jobs WHERE channel_id = 'C' AND thread_ts = '1.2'"
+            " ORDER BY created_at DESC",
+            "jobs_thread",
+        ),
+    ],
+)
+async def test_budget_and_report_queries_use_an_index(
+    store: Store, tmp_path: Path, sql: str, index: str
+) -> None:
+    plan = " ".join(
+        str(row[3]) for row in query(tmp_path / "imagebot.db", f"EXPLAIN QUERY PLAN {sql}")
+    )
+    assert index in plan, plan

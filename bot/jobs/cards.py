@@ -92,6 +92,12 @@ class Card:
         await self._budget.take()
         await self._edit(status, raise_errors=True)
 
+    def abandon(self) -> None:
+        """Stop following (the job is over or handed on): no further progress edits."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -49,6 +49,9 @@ from bot.store import Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
 
+# Pauses before trying a job's step again after an unexpected error (fal may have billed it).
+STEP_RETRIES = (5.0, 15.0, 60.0, 300.0)
+
 
 @dataclass(frozen=True)
 class RunnerConfig:
@@ -95,6 +98,8 @@ class Runner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cards: dict[str, Card] = {}
         self._started: dict[str, float] = {}
+        # Jobs whose submit may be on the wire: cancelling their task could lose a fal request.
+        self._submitting: set[str] = set()
         self.accepting = True
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -135,7 +140,9 @@ class Runner:
 
     def _forget(self, job_id: str) -> None:
         self._tasks.pop(job_id, None)
-        self._cards.pop(job_id, None)
+        card = self._cards.pop(job_id, None)
+        if card is not None:
+            card.abandon()
         self._started.pop(job_id, None)
         self.slots.release(job_id)
 
@@ -146,18 +153,22 @@ class Runner:
     # --- cancel ----------------------------------------------------------------------------
 
     async def cancel(self, job: Job, by: str) -> bool:
-        """Cancel a job that has not been generated yet; False when it is too late."""
+        """Cancel a job fal has not started; False when it is too late (fal would bill it)."""
+        if job.started_at is not None or job.state not in (JobState.HELD, JobState.SUBMITTED):
+            return False
         at_fal = job.state == JobState.SUBMITTED and job.fal_cancel_url
         if at_fal and not await self.provider.cancel(_submission(job)):
             return False
         if not await self.store.mark_cancelled(job.id, by):
             return False
-        _log_state(job, "cancelled", by=by)
+        log_state(job, "cancelled", by=by)
         task = self._tasks.get(job.id)
         if task is not None:
-            task.cancel()
+            if job.id not in self._submitting:
+                task.cancel()
+            # A submit on the wire finishes; its job, now cancelled, cancels it at fal.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await asyncio.wait_for(task, 60)
         self.delivery.drop(job.id)
         with contextlib.suppress(SlackError):
             await self._finish_card(await self._reload(job.id), Cancelled(by))
@@ -166,18 +177,28 @@ class Runner:
     # --- one job ---------------------------------------------------------------------------
 
     async def _run(self, job_id: str, resumed: bool) -> None:
-        try:
+        """Step the job to its end. A surprise before fal has it fails the job (nothing was
+        spent); after, the step is tried again later, since fal may have billed it."""
+        for pause in (*STEP_RETRIES, None):
+            try:
+                job = await self._reload(job_id)
+                while not (job.finished and job.card_done):
+                    job = await self._step(job, resumed)
+                return
+            except (asyncio.CancelledError, _Stop):
+                return
+            except Exception:
+                log.exception("job step failed unexpectedly job=%s", job_id)
             job = await self._reload(job_id)
-            while not (job.finished and job.card_done):
-                job = await self._step(job, resumed)
-        except (asyncio.CancelledError, _Stop):
-            return
-        except Exception:
-            log.exception("job failed unexpectedly job=%s", job_id)
-        else:
-            return
-        with contextlib.suppress(_Stop, Exception):
-            await self._fail(job_id, "internal", None)
+            if job.state == JobState.HELD:
+                with contextlib.suppress(_Stop, Exception):
+                    await self._fail(job_id, "internal", None)
+                return
+            if pause is None:
+                log.error("job left to resume on the next start job=%s state=%s", job_id, job.state)
+                return
+            resumed = True
+            await asyncio.sleep(pause)
 
     async def _step(self, job: Job, resumed: bool) -> Job:
         if job.finished:
@@ -222,7 +243,7 @@ class Runner:
             except SlackError as exc:
                 await self._fail_unplaceable(job, exc)
         await self.store.set_card(job.id, ts, thread or ts)
-        _log_state(job, "card", channel=job.channel_id)
+        log_state(job, "card", channel=job.channel_id)
 
     async def _posted_before(self, job: Job, thread: str | None) -> str | None:
         """The card an interrupted run may have posted without storing its ts."""
@@ -241,22 +262,24 @@ class Runner:
         try:
             image_urls, mask_url = await self.inputs.resolve(job)
         except InputError as exc:
-            await self._fail(job.id, "invalid_input", exc.message)
+            await self._fail(job.id, "input_unavailable", exc.message)
         arguments = self.provider.arguments(job.kind, job.request, image_urls, mask_url)
+        self._submitting.add(job.id)
         try:
             submission = await self.provider.submit(job.endpoint_id, arguments)
+            stored = await self.store.mark_submitted(
+                job.id, submission.request_id, submission.status_url,
+                submission.result_url, submission.cancel_url,
+            )  # fmt: skip
         except ProviderError as exc:
             await self._fail_provider(job, exc)
-        stored = await self.store.mark_submitted(
-            job.id, submission.request_id, submission.status_url,
-            submission.result_url, submission.cancel_url,
-        )  # fmt: skip
+        finally:
+            self._submitting.discard(job.id)
         if not stored:
             # Cancelled while the submit was on its way: fal must not run it for nobody.
             await self.provider.cancel(submission)
             raise _Stop
-        _log_state(job, "submitted", request=submission.request_id)
-        await card_.show(InQueue(submission.queue_position or 0, self.provider.name))
+        log_state(job, "submitted", request=submission.request_id)
 
     async def _wait_for_slot(self, job: Job, card_: Card) -> None:
         if self.slots.try_take(job.id, job.user_id):
@@ -318,7 +341,7 @@ class Runner:
             log.warning("fal reported no billable units job=%s: settling the estimate", job.id)
         await self.store.mark_generated(job.id, images, units, cost)
         self.slots.release(job.id)
-        _log_state(job, "generated", units=units, images=len(images))
+        log_state(job, "generated", units=units, images=len(images))
         if self.hooks.on_settled is not None:
             await _quietly(self.hooks.on_settled(await self._reload(job.id)), job.id)
 
@@ -330,7 +353,7 @@ class Runner:
             await self._undeliverable(job, exc.error)
         await self.store.mark_delivered(job.id, file_ids)
         self.delivery.drop(job.id)
-        _log_state(job, "delivered", files=len(file_ids))
+        log_state(job, "delivered", files=len(file_ids))
 
     # --- endings ---------------------------------------------------------------------------
 
@@ -343,10 +366,15 @@ class Runner:
             log.warning("final card update impossible job=%s error=%s", job.id, exc.code)
         await self.store.mark_card_done(job.id)
 
-    async def _fail(self, job_id: str, kind: str, detail: str | None) -> NoReturn:
+    async def _fail(
+        self, job_id: str, kind: str, detail: str | None, *, settle_estimate: bool = False
+    ) -> NoReturn:
         job = await self._reload(job_id)
-        if await self.store.mark_failed(job.id, kind, detail or kind):
-            _log_state(job, "failed", kind=kind)
+        ended = await self.store.mark_failed(
+            job.id, kind, detail or kind, settle_estimate=settle_estimate
+        )
+        if ended:
+            log_state(job, "failed", kind=kind)
         self.slots.release(job.id)
         self.delivery.drop(job.id)
         job = await self._reload(job.id)
@@ -366,13 +394,13 @@ class Runner:
     async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
         """The card cannot be posted where the person asked: tell them privately."""
         await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        _log_state(job, "failed", kind="slack_" + exc.code)
+        log_state(job, "failed", kind="slack_" + exc.code)
         await self._tell(job, undeliverable_text(exc.code, before_start=True))
         raise _Stop
 
     async def _undeliverable(self, job: Job, exc: SlackError) -> NoReturn:
         await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        _log_state(job, "failed", kind="slack_" + exc.code)
+        log_state(job, "failed", kind="slack_" + exc.code)
         self.delivery.drop(job.id)
         await self._tell(job, undeliverable_text(exc.code, before_start=False))
         raise _Stop
@@ -385,12 +413,24 @@ class Runner:
             log.warning("could not tell the requester job=%s error=%s", job.id, exc.code)
         await self.store.mark_card_done(job.id)
 
-    async def _time_out(self, job: Job, submission: Submission) -> NoReturn:
-        await self.provider.cancel(submission)
-        await self._fail_provider(job, ProviderTimeout("fal took too long"))
+    async def _time_out(self, job: Job, submission: Submission) -> None:
+        """Past the deadline: cancel at fal if it has not started; collect it if it finished
+        meanwhile (the bot may have been down); else stop waiting, counting the estimate,
+        since fal bills what it ran. Returns only when the result is there to collect."""
+        job = await self._reload(job.id)
+        cancelled = await self.provider.cancel(submission)
+        if cancelled and job.started_at is None:
+            await self._fail_provider(job, ProviderTimeout("fal took too long"))
+        try:
+            state = await self.provider.status(submission)
+        except ProviderError:
+            state = None
+        if isinstance(state, Finished):
+            return
+        await self._fail(job.id, "overdue", None, settle_estimate=True)
 
 
-def _log_state(job: Job, state: str, **fields: object) -> None:
+def log_state(job: Job, state: str, **fields: object) -> None:
     """One structured line per transition: job, person, state, seconds since the request."""
     age = (datetime.now(UTC) - job.created_at).total_seconds()
     extra = "".join(f" {name}={value}" for name, value in fields.items())

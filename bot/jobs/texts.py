@@ -23,6 +23,14 @@ def failure_text(kind: str, detail: str | None, job_id: str) -> str:
             return f"fal is unavailable right now. Try again in a few minutes. {_NOTHING_CHARGED}"
         case "timeout":
             return f"fal took too long, so I cancelled the request. {_NOTHING_CHARGED}"
+        case "overdue":
+            return (
+                "fal took too long and had already started, so I stopped waiting. fal may"
+                " still bill it, so it counts at its estimate. Try again later."
+            )
+        case "input_unavailable":
+            reason = f": {detail}" if detail and detail != kind else "."
+            return f"I couldn't get the image to edit{reason} {_NOTHING_CHARGED}"
         case "lost":
             return f"fal lost track of this request. Try again. {_NOTHING_CHARGED}"
         case "cancelled":

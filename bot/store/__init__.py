@@ -232,9 +232,15 @@ class Store:
             (json.dumps(file_ids), self._now_ms()),
         )
 
-    async def mark_failed(self, job_id: str, kind: str, message: str) -> bool:
-        """End the job; a hold is released, a settled charge (fal billed it) stays."""
-        return await self._end(job_id, JobState.FAILED, UNFINISHED, kind, message)
+    async def mark_failed(
+        self, job_id: str, kind: str, message: str, *, settle_estimate: bool = False
+    ) -> bool:
+        """End the job. A hold is released (nothing was billed), or with `settle_estimate`
+        settled at the estimate (fal ran it and will bill it, but never said how much);
+        a charge already settled at fal's bill stays."""
+        return await self._end(
+            job_id, JobState.FAILED, UNFINISHED, kind, message, settle=settle_estimate
+        )
 
     async def mark_cancelled(self, job_id: str, by: str) -> bool:
         states = (JobState.HELD, JobState.SUBMITTED)
@@ -243,7 +249,14 @@ class Store:
         )
 
     async def _end(
-        self, job_id: str, state: JobState, allowed: Sequence[JobState], kind: str, message: str
+        self,
+        job_id: str,
+        state: JobState,
+        allowed: Sequence[JobState],
+        kind: str,
+        message: str,
+        *,
+        settle: bool = False,
     ) -> bool:
         now = self._now_ms()
         marks = ",".join("?" * len(allowed))
@@ -255,9 +268,13 @@ class Store:
             )
             if cursor.rowcount != 1:
                 return False
+            ending = (
+                "status = 'settled', estimated = 1"
+                if settle
+                else "status = 'released', amount_micros = 0"
+            )
             await db.execute(
-                "UPDATE charges SET status = 'released', amount_micros = 0, settled_at = ?"
-                " WHERE job_id = ? AND status = 'held'",
+                f"UPDATE charges SET {ending}, settled_at = ? WHERE job_id = ? AND status = 'held'",
                 (now, job_id),
             )
             return True

@@ -40,6 +40,9 @@ class ImageInput(BaseModel):
     slack_url: str | None = None
     name: str = ""
     is_mask: bool = False
+    # Its size, when known: an edit's output follows its input unless a size is asked for.
+    width: int = 0
+    height: int = 0
 
 
 class ResultImage(BaseModel):
