@@ -86,26 +86,17 @@ class Intake:
             await self.tell(who, "Image requests aren't enabled in this channel. Ask an admin.")
             return None
         inputs = inputs or []
+        endpoint = self.provider.endpoint_for(kind)
         new = NewJob(
-            user_id=who.user_id,
-            team_id=who.team_id,
-            channel_id=who.channel_id,
-            thread_ts=thread_ts,
-            response_url=who.response_url,
-            kind=kind,
-            origin=origin,
-            request=request,
-            endpoint_id=self.provider.endpoint_for(kind),
-            model=self.provider.endpoint_for(kind),
-            estimate_micros=self.estimate_micros(kind, request, inputs),
-            inputs=inputs,
-            parent_job_id=parent_job_id,
-            source_key=source_key,
-        )
-        now = self.store.clock()
+            user_id=who.user_id, team_id=who.team_id, channel_id=who.channel_id,
+            thread_ts=thread_ts, response_url=who.response_url, kind=kind, origin=origin,
+            request=request, endpoint_id=endpoint, model=endpoint,
+            estimate_micros=self.estimate_micros(kind, request, inputs), inputs=inputs,
+            parent_job_id=parent_job_id, source_key=source_key,
+        )  # fmt: skip
         admission = await self.store.admit(
             new,
-            month=month_of(now, self.settings.zone).bounds(),
+            month=month_of(self.store.clock(), self.settings.zone).bounds(),
             user_budget_micros=_micros(self.settings.user_monthly_budget),
             team_budget_micros=_micros(self.settings.team_monthly_budget),
         )

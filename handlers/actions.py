@@ -15,7 +15,7 @@ from bot.blocks import (
     EDIT_MODAL,
     EDIT_OPTIONS_BLOCK,
 )
-from bot.controls import Click, ModalError
+from bot.controls import Click, Controls, ModalError
 from bot.intake import Requester
 from handlers.registrar import Registrar
 
@@ -44,9 +44,28 @@ def field(view: dict[str, Any], block_id: str) -> str:
     return str(((values.get(block_id) or {}).get("value") or {}).get("value") or "")
 
 
-def register(on: Registrar, services: Services) -> None:
-    controls = services.controls
+def message_of(shortcut: dict[str, Any]) -> tuple[Requester, str, str, list[str]]:
+    """Who used the shortcut, and the message it was used on: its ts, thread and files."""
+    message = shortcut.get("message") or {}
+    who = Requester(
+        user_id=str((shortcut.get("user") or {}).get("id") or ""),
+        channel_id=str((shortcut.get("channel") or {}).get("id") or ""),
+        team_id=str((shortcut.get("team") or {}).get("id") or ""),
+        response_url=shortcut.get("response_url"),
+    )
+    files = [
+        str(f["id"]) for f in message.get("files") or [] if isinstance(f, dict) and f.get("id")
+    ]
+    ts = str(message.get("ts") or "")
+    return who, ts, str(message.get("thread_ts") or ts), files
 
+
+def register(on: Registrar, services: Services) -> None:
+    _buttons(on, services.controls)
+    _edit_dialog(on, services.controls)
+
+
+def _buttons(on: Registrar, controls: Controls) -> None:
     async def cancel(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         await controls.cancel(click(body))
@@ -63,29 +82,23 @@ def register(on: Registrar, services: Services) -> None:
         await ack()
         await controls.open_edit(click(body))
 
+    on.action(ACTION_CANCEL, cancel)
+    on.action(ACTION_REGENERATE, regenerate)
+    on.action(ACTION_HIGH_QUALITY, high_quality)
+    on.action(ACTION_EDIT, edit)
+
+
+def _edit_dialog(on: Registrar, controls: Controls) -> None:
     async def shortcut(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
         await ack()
-        message = shortcut.get("message") or {}
-        who = Requester(
-            user_id=str((shortcut.get("user") or {}).get("id") or ""),
-            channel_id=str((shortcut.get("channel") or {}).get("id") or ""),
-            team_id=str((shortcut.get("team") or {}).get("id") or ""),
-            response_url=shortcut.get("response_url"),
-        )
-        files = [
-            str(f["id"]) for f in message.get("files") or [] if isinstance(f, dict) and f.get("id")
-        ]
-        ts = str(message.get("ts") or "")
-        thread = str(message.get("thread_ts") or ts)
-        await controls.open_edit_for_message(
-            who, str(shortcut.get("trigger_id") or ""), ts, thread, files
-        )
+        who, ts, thread, files = message_of(shortcut)
+        trigger = str(shortcut.get("trigger_id") or "")
+        await controls.open_edit_for_message(who, trigger, ts, thread, files)
 
-    async def edit_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        instruction, options = field(view, EDIT_INSTRUCTION_BLOCK), field(view, EDIT_OPTIONS_BLOCK)
         try:
-            text = controls.check_modal(
-                field(view, EDIT_INSTRUCTION_BLOCK), field(view, EDIT_OPTIONS_BLOCK)
-            )
+            text = controls.check_modal(instruction, options)
         except ModalError as exc:
             await ack(response_action="errors", errors={EDIT_OPTIONS_BLOCK: exc.message[:150]})
             return
@@ -99,9 +112,5 @@ def register(on: Registrar, services: Services) -> None:
             key=f"view:{view.get('id')}:{view.get('hash')}",
         )
 
-    on.action(ACTION_CANCEL, cancel)
-    on.action(ACTION_REGENERATE, regenerate)
-    on.action(ACTION_HIGH_QUALITY, high_quality)
-    on.action(ACTION_EDIT, edit)
     on.shortcut(EDIT_SHORTCUT, shortcut)
-    on.view(EDIT_MODAL, edit_submitted)
+    on.view(EDIT_MODAL, submitted)
