@@ -67,6 +67,16 @@ MOMENTS = [
 ]
 
 
+async def all_delivered(db: Path, jobs: int) -> None:
+    await wait_until(
+        lambda: (
+            len(query(db, "SELECT 1 FROM jobs WHERE state = 'delivered' AND card_done = 1")) == jobs
+        ),
+        40,
+        what="every job delivered after the restart",
+    )
+
+
 @pytest.mark.parametrize("moment", MOMENTS, ids=[m.name for m in MOMENTS])
 async def test_killed_at_each_moment_every_job_finishes_once(
     slack: SlackStandIn, fal: FalStandIn, tmp_path: Path, moment: Moment
@@ -88,14 +98,7 @@ async def test_killed_at_each_moment_every_job_finishes_once(
         slack.clear_faults()
 
         await proc.start()
-        await wait_until(
-            lambda: (
-                len(query(db, "SELECT 1 FROM jobs WHERE state = 'delivered' AND card_done = 1"))
-                == moment.jobs
-            ),
-            40,
-            what="every job delivered after the restart",
-        )
+        await all_delivered(db, moment.jobs)
         await driver.close()
     finally:
         proc.stop()
@@ -132,10 +135,7 @@ async def test_sigterm_stops_within_ten_seconds_and_the_job_resumes(
         assert seconds < 10 and proc.proc is not None and proc.proc.returncode == 0
         assert query(db, "SELECT state FROM jobs")[0]["state"] == "submitted"
         await proc.start()
-        await wait_until(
-            lambda: query(db, "SELECT 1 FROM jobs WHERE state = 'delivered' AND card_done = 1"),
-            40,
-        )
+        await all_delivered(db, 1)
         await driver.close()
     finally:
         proc.stop()
@@ -192,10 +192,7 @@ async def test_a_job_that_finished_while_the_bot_was_down_is_delivered_after_its
         )
 
         await proc.start()
-        await wait_until(
-            lambda: query(db, "SELECT 1 FROM jobs WHERE state = 'delivered' AND card_done = 1"),
-            40,
-        )
+        await all_delivered(db, 1)
         await driver.close()
     finally:
         proc.stop()

@@ -95,6 +95,15 @@ async def cli_report(folder: Path, *args: str, **settings: str) -> bytes:
     return done.stdout
 
 
+def dms_to(slack: SlackStandIn, user: str) -> list[str]:
+    """What the bot wrote to `user` in a DM, in order."""
+    return [
+        c.args["text"]
+        for c in slack.calls_to("chat.postMessage")
+        if c.args["channel"].startswith("D") and slack.channel(c.args["channel"]).user == user
+    ]
+
+
 async def watch_spend(db: Path, stop: asyncio.Event, user: str | None = None) -> int:
     """The highest settled + held amount seen while the race runs."""
     highest = 0
@@ -297,11 +306,7 @@ async def test_admins_hear_of_the_team_budget_at_80_and_100_percent_once_each(
             await bot.idle()
             await finished(bot, min(number + 1, 3))
 
-    to_admin = [
-        c.args["text"]
-        for c in slack.calls_to("chat.postMessage")
-        if c.args["channel"].startswith("D") and slack.channel(c.args["channel"]).user == ADMIN
-    ]
+    to_admin = dms_to(slack, ADMIN)
     assert len(to_admin) == 2
     assert "84%" in to_admin[0] and "used up" in to_admin[1]
 
@@ -316,11 +321,7 @@ async def test_no_stale_80_percent_notice_once_the_team_budget_is_used_up(
         await bot.driver.command("/image", "another kite --quality low")  # 140%
         await finished(bot, 2)
 
-    to_admin = [
-        c.args["text"]
-        for c in slack.calls_to("chat.postMessage")
-        if c.args["channel"].startswith("D") and slack.channel(c.args["channel"]).user == ADMIN
-    ]
+    to_admin = dms_to(slack, ADMIN)
     assert len(to_admin) == 1 and "used up" in to_admin[0]
 
 
