@@ -40,7 +40,10 @@ MOMENTS = [
     Moment(
         "held, waiting in the bot's own queue",
         lambda slack, fal: setattr(fal, "default", FalBehaviour(run_seconds=2.5)),
-        "SELECT 1 FROM jobs WHERE state = 'held' AND card_ts IS NOT NULL",
+        # The other job is at fal by then: a kill inside a submit could leave fal a request
+        # the bot never heard of (fal's queue has no idempotency key; see the README).
+        "SELECT 1 FROM jobs WHERE state = 'held' AND card_ts IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM jobs WHERE state = 'submitted')",
         jobs=2,
         extra_env={"IMAGEBOT_MAX_JOBS_AT_FAL": "1"},
     ),
