@@ -101,7 +101,9 @@ async def _answers(port: int) -> bool:
         return False
 
 
-async def overhead(fal: FalStandIn, jobs: int, in_flight: int, run_seconds: float) -> list[Figure]:
+async def overhead(
+    fal: FalStandIn, jobs: int, in_flight: int, run_seconds: float, *, stagger: bool = True
+) -> list[Figure]:
     """Per job: command to last image in the thread, minus fal's and Slack's own time."""
     fal.default = FalBehaviour(run_seconds=run_seconds, image_min_bytes=IMAGE_BYTES)
     rig = Rig(
@@ -118,7 +120,7 @@ async def overhead(fal: FalStandIn, jobs: int, in_flight: int, run_seconds: floa
             async with gate:
                 # The first jobs start spread over one generation time, so the bot sees a
                 # steady 20 in flight rather than 20 arriving and finishing at one instant.
-                if number < in_flight:
+                if stagger and number < in_flight:
                     await asyncio.sleep(number * run_seconds / in_flight)
                 tag = f"overhead {number}"
                 sent[tag] = time.monotonic()
