@@ -163,7 +163,9 @@ def draw(
     font = ImageFont.load_default(size=font_size)
     words = " ".join(prompt.split())[:400]
     lines = textwrap.wrap(words, width=max(8, int(width / (font_size * 0.55))))[:8]
-    y = height // 2 - len(lines) * font_size // 2
+    # An edit writes its instruction below the middle, where the picture it edits has none.
+    middle = height * 3 // 4 if source is not None else height // 2
+    y = middle - len(lines) * font_size // 2
     for line in lines:
         pen.text(
             (width // 2, y),
