@@ -16,7 +16,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
-RUN pip install . && rm -rf /root/.cache
+RUN pip install .
 
 ENV IMAGEBOT_DATABASE_URL=sqlite:////data/imagebot.db
 VOLUME ["/data"]

@@ -101,7 +101,7 @@ async def test_life_of_a_job_settles_once_at_the_billed_cost(store: Store) -> No
     job_id = admitted.job.id
     assert await store.mark_submitted(job_id, "req-1", "s", "r", "c")
     assert not await store.mark_submitted(job_id, "req-2", "s", "r", "c")
-    images = [ResultImage(url="https://x/1.png", spool_path="/tmp/1.png")]
+    images = [ResultImage(url="https://x/1.png", spool_path="spool/1.png")]
     assert await store.mark_generated(job_id, images, Decimal("0.0421"), 42_100)
     assert not await store.mark_generated(job_id, images, Decimal("0.05"), 50_000)
     job = await store.get_job(job_id)
