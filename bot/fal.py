@@ -101,7 +101,21 @@ def gpt_image_2(
     )
 
 
-class FalProvider:
+class ProfiledProvider:
+    """A provider whose requests map to inputs the way its ModelProfile says."""
+
+    profile: ModelProfile
+
+    def endpoint_for(self, kind: JobKind) -> str:
+        return self.profile.endpoint_for(kind)
+
+    def arguments(
+        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
+    ) -> dict[str, Any]:
+        return self.profile.arguments(kind, request, image_urls, mask_url)
+
+
+class FalProvider(ProfiledProvider):
     name = "fal"
 
     def __init__(self, key: str, profile: ModelProfile, *, timeout: float = 120.0) -> None:
@@ -119,14 +133,6 @@ class FalProvider:
         )
         # Images are megabytes: aiohttp moves them with far less work per byte than httpx.
         self._media: aiohttp.ClientSession | None = None
-
-    def endpoint_for(self, kind: JobKind) -> str:
-        return self.profile.endpoint_for(kind)
-
-    def arguments(
-        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
-    ) -> dict[str, Any]:
-        return self.profile.arguments(kind, request, image_urls, mask_url)
 
     async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
         from fal_client.client import FalClientHTTPError

@@ -24,14 +24,12 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.fal import ModelProfile
+from bot.fal import ModelProfile, ProfiledProvider
 from bot.jobs.polling import PollPlan, poll
-from bot.options import ImageRequest
 from bot.pricing import PriceTable
 from bot.provider import (
     Finished,
     Generation,
-    JobKind,
     OutputImage,
     QueueState,
     RequestLost,
@@ -43,7 +41,7 @@ _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"
 _DEFAULT_SIZE = (1024, 768)
 
 
-class MockProvider:
+class MockProvider(ProfiledProvider):
     name = "mock"
 
     def __init__(self, prices: PriceTable, *, delay: float = 2.0) -> None:
@@ -53,14 +51,6 @@ class MockProvider:
         self.delay = delay
         self.submitted: list[dict[str, Any]] = []
         self._images: dict[str, bytes] = {}
-
-    def endpoint_for(self, kind: JobKind) -> str:
-        return self.profile.endpoint_for(kind)
-
-    def arguments(
-        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
-    ) -> dict[str, Any]:
-        return self.profile.arguments(kind, request, image_urls, mask_url)
 
     async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
         request_id = f"mock-{int(time.time() * 1000)}-{secrets.token_hex(4)}"

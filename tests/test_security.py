@@ -35,12 +35,12 @@ def test_redactor_blanks_known_secrets_token_shapes_and_auth_headers() -> None:
     record = logging.LogRecord(
         "x", logging.INFO, __file__, 1,
         "secret=%s token=%s app=%s header=%s",
-        ("super-secret-signing", "xoxb-123456789-abcdef", "xapp-1-A0-999999", "Authorization: Key fal-key-123456"),
+        ("super-secret-signing", "xoxb-fake-bot-token-for-the-test", "xapp-1-A0-999999", "Authorization: Key fal-key-123456"),
         None,
     )  # fmt: skip
     redactor.filter(record)
     text = record.getMessage()
-    for secret in ("super-secret-signing", "xoxb-123456789", "xapp-1-A0", "fal-key-123456"):
+    for secret in ("super-secret-signing", "xoxb-fake-bot-token", "xapp-1-A0", "fal-key-123456"):
         assert secret not in text
     assert text.count("[redacted]") == 4
 
