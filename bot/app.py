@@ -45,7 +45,6 @@ class Services:
     maintenance: Maintenance
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
-    extras: dict[str, object] = field(default_factory=dict)
 
     async def healthy(self) -> dict[str, bool]:
         try:

@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 # A repeated delivery of the same message is ignored for a week (Slack retries within minutes).
 SEEN_TTL_SECONDS = 7 * 24 * 3600
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,8 @@ class Conversation:
         assert root is not None
         who = Requester(message.user_id, message.channel_id, message.team_id)
         if message.files and not message.text.strip():
-            await self._answer_once(
-                message, root, "What should I change? Reply with an instruction."
-            )
+            question = "What should I change? Reply with an instruction."
+            await self._tell(who, root, message.key, question)
             return
         try:
             request = parse_request(
@@ -105,7 +103,7 @@ class Conversation:
                 allow_image_pick=thread_job is not None,
             )
         except OptionError as exc:
-            await self._answer_once(message, root, f":warning: {exc.message}")
+            await self._tell(who, root, message.key, f":warning: {exc.message}")
             return
         origin = "dm" if message.is_dm else ("mention" if message.mentions_bot else "reply")
         if message.files:
@@ -234,10 +232,6 @@ class Conversation:
             return f"I couldn't fetch `{shared.name}` from Slack ({exc.code})."
         except ImageRejected as exc:
             return exc.message
-
-    async def _answer_once(self, message: IncomingMessage, root: str, text: str) -> None:
-        who = Requester(message.user_id, message.channel_id, message.team_id)
-        await self._tell(who, root, message.key, text)
 
     async def _tell(self, who: Requester, thread_ts: str, key: str, text: str) -> None:
         """A private answer in the thread, sent once however often Slack delivers the message."""

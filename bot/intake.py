@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.blocks import Block
 from bot.config import Settings
 from bot.jobs.runner import Runner, log_state
 from bot.options import ImageRequest, Size
@@ -119,9 +120,10 @@ class Intake:
             " Try a lower quality or fewer images, or ask an admin. Nothing was charged."
         )
 
-    async def tell(self, who: Requester, text: str) -> None:
+    async def tell(self, who: Requester, text: str, blocks: list[Block] | None = None) -> None:
+        """A private answer to the person: response_url, else ephemeral, else a DM."""
         await self.slack.tell(
-            who.user_id, text, response_url=who.response_url, channel=who.channel_id
+            who.user_id, text, response_url=who.response_url, channel=who.channel_id, blocks=blocks
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import timedelta
 
 from bot.config import Settings
@@ -20,7 +19,6 @@ class Maintenance:
         self.settings = settings
         self.store = store
         self.every = every
-        self.last_run = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> None:
@@ -29,7 +27,6 @@ class Maintenance:
         days = self.settings.prompt_retention_days
         if days is not None:
             blanked = await self.store.blank_prompts(self.store.clock() - timedelta(days=days))
-        self.last_run = time.monotonic()
         if purged or blanked:
             log.info("maintenance expired_events=%d prompts_removed=%d", purged, blanked)
 

@@ -20,7 +20,6 @@ from collections.abc import AsyncGenerator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -179,7 +178,3 @@ def encode(picture: Image.Image, fmt: str) -> bytes:
     else:
         picture.save(out, format="PNG")
     return out.getvalue()
-
-
-def is_mock_url(url: str) -> bool:
-    return urlsplit(url).scheme == "mock"

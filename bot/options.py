@@ -385,6 +385,3 @@ def help_text(default_quality: Quality = "medium") -> str:
             "`/image a logo for a coffee shop --size square --n 4 --background transparent`",
         ]
     )
-
-
-HELP_TEXT = help_text()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
 
-MICROS_PER_USD = 1_000_000
+from bot.options import Quality
+
 _MICRO = Decimal("0.000001")
 
 
@@ -47,8 +48,6 @@ def parse_usd(text: str) -> Decimal:
         raise ValueError(f"{text!r} is not an amount of dollars")
     return value
 
-
-Quality = str  # low | medium | high | auto (validated by bot.options)
 
 # fal's per-image guide for gpt-image-2 (USD), by output size and quality.
 _GPT_IMAGE_2_GUIDE: dict[str, dict[tuple[int, int], str]] = {

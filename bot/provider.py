@@ -67,7 +67,6 @@ class Submission:
     status_url: str
     result_url: str
     cancel_url: str
-    queue_position: int | None = None
 
 
 @dataclass(frozen=True)

@@ -43,18 +43,12 @@ def register(on: Registrar, services: Services) -> None:
     async def usage(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack()
         text, blocks = await services.spend.usage_blocks(command["user_id"])
-        await services.slack.tell(
-            command["user_id"], text, response_url=command.get("response_url"),
-            channel=command.get("channel_id"), blocks=blocks,
-        )  # fmt: skip
+        await services.intake.tell(requester(command), text, blocks)
 
     async def admin(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack()
         reply = await services.spend.admin(command["user_id"], unescape(command.get("text") or ""))
-        await services.slack.tell(
-            command["user_id"], reply.text, response_url=command.get("response_url"),
-            channel=command.get("channel_id"), blocks=reply.blocks,
-        )  # fmt: skip
+        await services.intake.tell(requester(command), reply.text, reply.blocks)
 
     on.command("/image", image)
     on.command("/image-usage", usage)

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.options import (
-    HELP_TEXT,
     MAX_EDGE,
     MAX_PIXELS,
     MAX_PROMPT_CHARS,
@@ -349,7 +348,7 @@ def test_help_text_lists_usage_options_presets_and_examples() -> None:
         "--quality low --ar 16:9",
         "--size square --n 4 --background transparent",
     ]:
-        assert phrase in HELP_TEXT
+        assert phrase in help_text()
     assert "default `high`" in help_text("high")
 
 

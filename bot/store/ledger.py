@@ -25,9 +25,6 @@ Grouping = Literal["user", "day", "channel", "model", "quality"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 ChargeStatus = Literal["held", "settled", "released"]
 
-# The existing indexes answer every query here within the benchmark's target (see
-# bench/report_bench.py), so the ledger asks for no index of its own.
-LEDGER_INDEXES: list[str] = []
 
 _COLUMNS: dict[str, str] = {
     "user": "c.user_id",
