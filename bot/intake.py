@@ -102,7 +102,13 @@ class Intake:
             team_budget_micros=_micros(self.settings.team_monthly_budget),
         )
         if isinstance(admission, Admitted):
-            log_state(admission.job, "held", origin=origin, estimate=new.estimate_micros)
+            log_state(
+                self.store.clock(),
+                admission.job,
+                "held",
+                origin=origin,
+                estimate=new.estimate_micros,
+            )
             self.runner.launch(admission.job.id)
         elif isinstance(admission, Refused):
             await self.tell(who, self.refusal_text(admission))

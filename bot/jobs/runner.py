@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -161,7 +161,7 @@ class Runner:
             return False
         if not await self.store.mark_cancelled(job.id, by):
             return False
-        log_state(job, "cancelled", by=by)
+        log_state(self.store.clock(), job, "cancelled", by=by)
         task = self._tasks.get(job.id)
         if task is not None:
             if job.id not in self._submitting:
@@ -243,7 +243,7 @@ class Runner:
             except SlackError as exc:
                 await self._fail_unplaceable(job, exc)
         await self.store.set_card(job.id, ts, thread or ts)
-        log_state(job, "card", channel=job.channel_id)
+        log_state(self.store.clock(), job, "card", channel=job.channel_id)
 
     async def _posted_before(self, job: Job, thread: str | None) -> str | None:
         """The card an interrupted run may have posted without storing its ts."""
@@ -279,7 +279,7 @@ class Runner:
             # Cancelled while the submit was on its way: fal must not run it for nobody.
             await self.provider.cancel(submission)
             raise _Stop
-        log_state(job, "submitted", request=submission.request_id)
+        log_state(self.store.clock(), job, "submitted", request=submission.request_id)
 
     async def _wait_for_slot(self, job: Job, card_: Card) -> None:
         if self.slots.try_take(job.id, job.user_id):
@@ -299,7 +299,7 @@ class Runner:
         submission = _submission(job)
         key = (job.endpoint_id, job.request.quality)
         deadline = (job.submitted_at or job.created_at).timestamp() + self.config.deadline_seconds
-        left = deadline - datetime.now(UTC).timestamp()
+        left = deadline - self.store.clock().timestamp()
         running_since: float | None = None
         try:
             async with asyncio.timeout(max(0.0, left)):
@@ -341,7 +341,7 @@ class Runner:
             log.warning("fal reported no billable units job=%s: settling the estimate", job.id)
         await self.store.mark_generated(job.id, images, units, cost)
         self.slots.release(job.id)
-        log_state(job, "generated", units=units, images=len(images))
+        log_state(self.store.clock(), job, "generated", units=units, images=len(images))
         if self.hooks.on_settled is not None:
             await _quietly(self.hooks.on_settled(await self._reload(job.id)), job.id)
 
@@ -353,7 +353,7 @@ class Runner:
             await self._undeliverable(job, exc.error)
         await self.store.mark_delivered(job.id, file_ids)
         self.delivery.drop(job.id)
-        log_state(job, "delivered", files=len(file_ids))
+        log_state(self.store.clock(), job, "delivered", files=len(file_ids))
 
     # --- endings ---------------------------------------------------------------------------
 
@@ -374,7 +374,7 @@ class Runner:
             job.id, kind, detail or kind, settle_estimate=settle_estimate
         )
         if ended:
-            log_state(job, "failed", kind=kind)
+            log_state(self.store.clock(), job, "failed", kind=kind)
         self.slots.release(job.id)
         self.delivery.drop(job.id)
         job = await self._reload(job.id)
@@ -394,13 +394,13 @@ class Runner:
     async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
         """The card cannot be posted where the person asked: tell them privately."""
         await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        log_state(job, "failed", kind="slack_" + exc.code)
+        log_state(self.store.clock(), job, "failed", kind="slack_" + exc.code)
         await self._tell(job, undeliverable_text(exc.code, before_start=True))
         raise _Stop
 
     async def _undeliverable(self, job: Job, exc: SlackError) -> NoReturn:
         await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        log_state(job, "failed", kind="slack_" + exc.code)
+        log_state(self.store.clock(), job, "failed", kind="slack_" + exc.code)
         self.delivery.drop(job.id)
         await self._tell(job, undeliverable_text(exc.code, before_start=False))
         raise _Stop
@@ -430,9 +430,10 @@ class Runner:
         await self._fail(job.id, "overdue", None, settle_estimate=True)
 
 
-def log_state(job: Job, state: str, **fields: object) -> None:
-    """One structured line per transition: job, person, state, seconds since the request."""
-    age = (datetime.now(UTC) - job.created_at).total_seconds()
+def log_state(now: datetime, job: Job, state: str, **fields: object) -> None:
+    """One structured line per transition: job, person, state, seconds since the request
+    (on the store's clock, which every deadline and period is measured on)."""
+    age = (now - job.created_at).total_seconds()
     extra = "".join(f" {name}={value}" for name, value in fields.items())
     log.info("job state=%s job=%s user=%s age_s=%.2f%s", state, job.id, job.user_id, age, extra)
 
