@@ -10,6 +10,7 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp
 
 from bot.admins import Admins
+from bot.clock import Clock, system_clock
 from bot.config import ConfigError, Settings
 from bot.controls import Controls
 from bot.edits import Conversation
@@ -72,12 +73,12 @@ def price_table(settings: Settings) -> PriceTable:
     return table
 
 
-def make_provider(settings: Settings) -> ImageProvider:
+def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvider:
     prices = price_table(settings)
     if settings.provider == "mock":
         from bot.mock import MockProvider
 
-        return MockProvider(prices, delay=settings.mock_delay_seconds)
+        return MockProvider(prices, delay=settings.mock_delay_seconds, clock=clock)
     if settings.fal_key is None or not settings.fal_key.get_secret_value():
         raise ConfigError(
             "FAL_KEY is not set: your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal"
@@ -86,10 +87,13 @@ def make_provider(settings: Settings) -> ImageProvider:
     return FalProvider(settings.fal_key.get_secret_value(), profile)
 
 
-async def open_services(settings: Settings, *, provider: ImageProvider | None = None) -> Services:
+async def open_services(
+    settings: Settings, *, provider: ImageProvider | None = None, clock: Clock = system_clock
+) -> Services:
+    """Every service on one clock (`clock` dates jobs, charges, months and notices)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-    provider = provider or make_provider(settings)
-    store = await Store.open(settings.database_path)
+    provider = provider or make_provider(settings, clock)
+    store = await Store.open(settings.database_path, clock=clock)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
     slack = SlackOut(make_client(token, settings.slack_api_url, session))
     config = RunnerConfig(

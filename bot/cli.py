@@ -7,9 +7,10 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
+from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings
 from bot.periods import PeriodError, date_range, month_of
 from bot.reports import Report, report_csv, report_table
@@ -74,9 +75,10 @@ def _report(args: argparse.Namespace) -> int:
     if not path.exists():
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
     zone = settings.zone
-    today = datetime.now(zone).date()
+    now = system_clock()
+    today = now.astimezone(zone).date()
     if args.since is None and args.until is None:
-        period = month_of(datetime.now(UTC), zone)
+        period = month_of(now, zone)
     else:
         first = args.since or today.replace(day=1)
         try:

@@ -15,11 +15,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.blocks import ACTION_HIGH_QUALITY
+from bot.clock import system_clock
 from bot.store import Job, JobState
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack_standin import Call, SlackStandIn
@@ -252,7 +252,7 @@ def render_html(lines: list[Line]) -> str:
 
 
 def default_folder() -> Path:
-    return Path.cwd() / f"imagebot-demo-{datetime.now():%Y%m%d-%H%M%S}"
+    return Path.cwd() / f"imagebot-demo-{system_clock().astimezone():%Y%m%d-%H%M%S}"
 
 
 def main(prompt: str | None, folder: Path | None, write_html: bool) -> int:

@@ -1,9 +1,11 @@
 """A local image provider for trying the bot without fal: real pictures drawn with Pillow.
 
 Each picture is a colour field made from the request id, with the prompt's words written on it
-(an edit draws over the image it was given), at the size and format asked. It reports zero
-billable units, so nothing is spent, and runs through the same runner, store and Slack code as
-fal. Its request ids carry the submit time, so a restarted bot finds its jobs finished.
+(an edit draws over the image it was given), at the size and format asked. It bills a pretend
+amount, what the price table says the request costs ("demo pricing": its endpoints are named
+`mock/...`, so every place that shows money can say so), and runs through the same runner,
+store and Slack code as fal. Its request ids carry the submit time on the bot's clock, so a
+restarted bot finds its jobs finished.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import io
 import json
 import secrets
 import textwrap
-import time
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +24,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.clock import Clock, system_clock
 from bot.fal import ModelProfile, ProfiledProvider
 from bot.jobs.polling import PollPlan, poll
+from bot.options import QUALITIES, Quality
 from bot.pricing import PriceTable
 from bot.provider import (
     Finished,
@@ -38,21 +41,33 @@ from bot.provider import (
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _DEFAULT_SIZE = (1024, 768)
+_QUALITIES: dict[str, Quality] = {quality: quality for quality in QUALITIES}
+DEMO_ENDPOINT_PREFIX = "mock/"
+DEMO_PRICING = "demo pricing"
+
+
+def is_demo_priced(endpoint_or_model: str) -> bool:
+    """Whether a charge was billed by the mock provider (pretend money)."""
+    return endpoint_or_model.startswith(DEMO_ENDPOINT_PREFIX)
 
 
 class MockProvider(ProfiledProvider):
     name = "mock"
 
-    def __init__(self, prices: PriceTable, *, delay: float = 2.0) -> None:
+    def __init__(
+        self, prices: PriceTable, *, delay: float = 2.0, clock: Clock = system_clock
+    ) -> None:
         # The same inputs as GPT Image 2 on fal, under endpoints of its own.
-        self.profile = ModelProfile("mock", "mock/generate", "mock/edit", prices)
+        endpoints = (f"{DEMO_ENDPOINT_PREFIX}generate", f"{DEMO_ENDPOINT_PREFIX}edit")
+        self.profile = ModelProfile("mock", *endpoints, prices)
         self.prices = prices
         self.delay = delay
+        self.clock = clock
         self.submitted: list[dict[str, Any]] = []
         self._images: dict[str, bytes] = {}
 
     async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
-        request_id = f"mock-{int(time.time() * 1000)}-{secrets.token_hex(4)}"
+        request_id = f"mock-{self._now_ms()}-{secrets.token_hex(4)}"
         self.submitted.append({"endpoint_id": endpoint_id, "arguments": arguments})
         packed = base64.urlsafe_b64encode(json.dumps(arguments).encode()).decode()
         return Submission(
@@ -64,9 +79,12 @@ class MockProvider(ProfiledProvider):
 
     async def status(self, submission: Submission) -> QueueState:
         submitted_ms = int(submission.request_id.split("-")[1])
-        if time.time() * 1000 - submitted_ms >= self.delay * 1000:
+        if self._now_ms() - submitted_ms >= self.delay * 1000:
             return Finished()
         return Running()
+
+    def _now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
 
     def watch(
         self, submission: Submission, expected_seconds: float | None
@@ -77,7 +95,17 @@ class MockProvider(ProfiledProvider):
         packed = submission.result_url.partition("?args=")[2]
         arguments = json.loads(base64.urlsafe_b64decode(packed.encode()))
         images = await asyncio.to_thread(self._render_all, submission.request_id, arguments)
-        return Generation(submission.request_id, images, Decimal("0"))
+        return Generation(submission.request_id, images, self._demo_bill(arguments, images))
+
+    def _demo_bill(self, arguments: dict[str, Any], images: list[OutputImage]) -> Decimal:
+        """What the price table says fal would bill for these pictures, in units of $1."""
+        if not images:
+            return Decimal("0")
+        quality = _QUALITIES.get(str(arguments.get("quality")), "auto")
+        inputs = len(arguments.get("image_urls") or [])
+        width, height = images[0].width, images[0].height
+        micros = self.prices.estimate_micros(quality, width, height, len(images), inputs)
+        return Decimal(micros) / 1_000_000
 
     def _render_all(self, request_id: str, arguments: dict[str, Any]) -> list[OutputImage]:
         fmt = str(arguments.get("output_format", "png"))

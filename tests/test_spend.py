@@ -15,7 +15,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
+from bot.clock import Clock, system_clock
 from bot.options import ImageRequest
 from bot.periods import month_of
 from bot.spend import build_report
@@ -33,9 +35,9 @@ def make_bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> Callable[.
     slack.add_user(ADMIN, "ada")
     fal.default = FalBehaviour(run_seconds=0.2, billable_units=Decimal("0.0421"))
 
-    def make(**extra: str) -> object:
+    def make(clock: Clock = system_clock, **extra: str) -> object:
         env = bot_env(slack, tmp_path, FAL_KEY=fal.key, IMAGEBOT_ADMINS=ADMIN, **extra)
-        return running_bot(slack, env)
+        return running_bot(slack, env, clock=clock)
 
     return make
 
@@ -325,18 +327,29 @@ async def test_no_stale_80_percent_notice_once_the_team_budget_is_used_up(
     assert len(to_admin) == 1 and "used up" in to_admin[0]
 
 
+# Real dates the suite must pass on: mid-year, the minute it once broke, a leap-year's end of
+# February, and the last hour of 2036. The bot's own clock is fixed; only the machine's moves.
+REAL_DATES = [
+    datetime(2026, 6, 15, 12, tzinfo=UTC),
+    datetime(2026, 12, 1, 5, 10, tzinfo=UTC),
+    datetime(2032, 2, 29, 23, 30, tzinfo=UTC),
+    datetime(2036, 12, 31, 23, 0, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("today", REAL_DATES, ids=[f"{d:%Y-%m-%dT%H:%M}" for d in REAL_DATES])
 async def test_the_month_follows_the_team_time_zone_from_request_to_report(
-    make_bot: Callable[..., object], slack: SlackStandIn, tmp_path: Path
+    make_bot: Callable[..., object], slack: SlackStandIn, tmp_path: Path, today: datetime
 ) -> None:
     zone = ZoneInfo("America/New_York")
-    late = datetime(2026, 11, 30, 23, 59, tzinfo=zone)
-    async with make_bot(IMAGEBOT_TIMEZONE="America/New_York") as bot:  # type: ignore[attr-defined]
-        bot.store.clock = lambda: late.astimezone(UTC)  # 04:59 on 1 December in UTC
-        await bot.driver.command("/image", "a late owl --quality low")
-        await finished(bot, 1)
-        await bot.driver.command("/image-usage", "")
-        await bot.idle()
-        usage = slack.responses[-1].body["text"]
+    late = datetime(2026, 11, 30, 23, 59, tzinfo=zone).astimezone(UTC)  # 04:59 on 1 Dec in UTC
+    with time_machine.travel(today, tick=True):
+        async with make_bot(clock=lambda: late, IMAGEBOT_TIMEZONE="America/New_York") as bot:  # type: ignore[attr-defined]
+            await bot.driver.command("/image", "a late owl --quality low")
+            await finished(bot, 1)
+            await bot.driver.command("/image-usage", "")
+            await bot.idle()
+            usage = slack.responses[-1].body["text"]
 
     assert "November 2026" in usage and "$0.0421 of $20.00" in usage
     zone_name = {"IMAGEBOT_TIMEZONE": "America/New_York"}

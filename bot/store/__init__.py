@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.clock import Clock, system_clock
 from bot.periods import Period
 from bot.store import admission, ledger
 from bot.store.ledger import RecentCharge, SpendRow, Usage
@@ -55,12 +56,7 @@ __all__ = [
     "Store",
 ]
 
-Clock = Callable[[], datetime]
 _SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN charges c ON c.job_id = j.id"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Store:
@@ -71,7 +67,7 @@ class Store:
         self.clock = clock
 
     @classmethod
-    async def open(cls, path: Path | str, *, clock: Clock = _utcnow) -> Store:
+    async def open(cls, path: Path | str, *, clock: Clock = system_clock) -> Store:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import Services, build_app, open_services
+from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.provider import ImageProvider
 from bot.server import EVENTS_PATH, BotServer
@@ -58,11 +59,15 @@ class RunningBot:
 
 @asynccontextmanager
 async def running_bot(
-    slack: SlackStandIn, env: Mapping[str, str], *, provider: ImageProvider | None = None
+    slack: SlackStandIn,
+    env: Mapping[str, str],
+    *,
+    provider: ImageProvider | None = None,
+    clock: Clock = system_clock,
 ) -> AsyncIterator[RunningBot]:
     # Only `env`: neither the process environment nor a .env file leaks into a test bot.
     settings = Settings.model_validate(dict(env))
-    services = await open_services(settings, provider=provider)
+    services = await open_services(settings, provider=provider, clock=clock)
     server = BotServer(build_app(services), services, http=True, host="127.0.0.1", port=0)
     await server.start()
     secret = settings.slack_signing_secret
