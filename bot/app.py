@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -23,11 +25,13 @@ from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
 from bot.maintenance import Maintenance
 from bot.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
 from bot.provider import ImageProvider
-from bot.slack import SlackOut, make_client
+from bot.slack import SlackError, SlackOut, make_client
 from bot.spend import Spend
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
+# /healthz asks Slack at most this often whether the bot token still works.
+SLACK_HEALTH_SECONDS = 30.0
 
 
 @dataclass
@@ -46,6 +50,14 @@ class Services:
     maintenance: Maintenance
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
+    _slack_checked: tuple[float, bool] | None = None
+
+    def now(self) -> datetime:
+        """The one clock every service reads."""
+        return self.store.clock()
+
+    def slack_seen(self, ok: bool) -> None:
+        self._slack_checked = (time.monotonic(), ok)
 
     async def healthy(self) -> dict[str, bool]:
         try:
@@ -53,7 +65,22 @@ class Services:
         except Exception:
             database = False
         runner = self.runner.healthy() and self.maintenance.healthy()
-        return {"ready": self.ready, "database": database, "runner": runner}
+        slack = await self._slack_reachable()
+        return {"ready": self.ready, "database": database, "runner": runner, "slack": slack}
+
+    async def _slack_reachable(self) -> bool:
+        """Whether Slack answered auth.test with this token lately (asked again when stale)."""
+        checked = self._slack_checked
+        if checked is not None and time.monotonic() - checked[0] < SLACK_HEALTH_SECONDS:
+            return checked[1]
+        try:
+            await asyncio.wait_for(self.slack.auth_test(), 5)
+        except (SlackError, TimeoutError) as exc:
+            log.warning("health: Slack's auth.test failed: %s", getattr(exc, "code", "timeout"))
+            self.slack_seen(False)
+        else:
+            self.slack_seen(True)
+        return bool(self._slack_checked and self._slack_checked[1])
 
     async def close(self, jobs_grace: float = 5.0) -> None:
         await self.maintenance.stop()
@@ -90,10 +117,24 @@ def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvi
 async def open_services(
     settings: Settings, *, provider: ImageProvider | None = None, clock: Clock = system_clock
 ) -> Services:
-    """Every service on one clock (`clock` dates jobs, charges, months and notices)."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    """Every service on one clock (`clock` dates jobs, charges, months and notices). A database
+    that cannot be opened is a ConfigError naming IMAGEBOT_DATABASE_URL."""
     provider = provider or make_provider(settings, clock)
-    store = await Store.open(settings.database_path, clock=clock)
+    try:
+        store = await Store.open(settings.database_path, clock=clock)
+    except StoreError as exc:
+        await provider.close()
+        raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None
+    try:
+        return _services(settings, provider, store)
+    except BaseException:
+        await store.close()
+        await provider.close()
+        raise
+
+
+def _services(settings: Settings, provider: ImageProvider, store: Store) -> Services:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
     slack = SlackOut(make_client(token, settings.slack_api_url, session))
     config = RunnerConfig(
@@ -124,13 +165,22 @@ def build_app(services: Services) -> AsyncApp:
     import handlers
 
     secret = services.settings.slack_signing_secret
+    bolt_log = logging.getLogger("slack_bolt")
+    bolt_log.addFilter(_no_unused_token_warning)
     app = AsyncApp(
         client=services.slack.client,
         signing_secret=secret.get_secret_value() if secret else "",
-        logger=logging.getLogger("slack_bolt"),
+        logger=bolt_log,
         # Listeners ack first and work after; nothing waits for a listener to finish.
         process_before_response=False,
         ignoring_self_events_enabled=True,
     )
     handlers.register(app, services)
     return app
+
+
+def _no_unused_token_warning(record: logging.LogRecord) -> bool:
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then
+    warns that the token is unused (slack_bolt/app/async_app.py, `AsyncApp.__init__`); the
+    client holds that same token, so the warning only misleads."""
+    return "`token` will be unused" not in record.getMessage()

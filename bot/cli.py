@@ -1,27 +1,47 @@
-"""The `imagebot` command: run the bot, print spend reports, or try it offline."""
+"""The `imagebot` command: run the bot, print spend reports, check a running bot's health, or
+try it offline. Whatever stops it is one line on stderr naming the cause, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import json
 import os
+import re
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import NoReturn
 
+from bot import __version__
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings
 from bot.periods import PeriodError, date_range, month_of
 from bot.reports import Report, report_csv, report_table
 from bot.spend import build_report
-from bot.store import Store
+from bot.store import Store, StoreError
 from bot.store.ledger import GROUPINGS
+
+# `imagebot health` calls a bot unwell whose health file is older than this.
+HEALTH_STALE_SECONDS = 60.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, like every other refusal of the command (argparse prints the usage too)."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -32,12 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imagebot", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="imagebot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"imagebot {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = commands.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)")
     run.add_argument("--http", action="store_true", help="HTTP mode: Slack posts to /slack/events")
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    run.add_argument("--host", default="0.0.0.0")
+    run.add_argument("--port", type=_port, help="HTTP mode's port (default: $PORT, else 3000)")
+    run.add_argument("--host", type=_host, default="0.0.0.0", help="default: 0.0.0.0")
     run.set_defaults(func=_run)
 
     report = commands.add_parser("report", help="print a spend report from the database")
@@ -52,13 +73,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--html", action="store_true", help="also write a page of the conversation")
     demo.add_argument("--out", type=Path, help="the folder for images and the report")
     demo.set_defaults(func=_demo)
+
+    health = commands.add_parser("health", help="exit 0 if the running bot is healthy")
+    health.add_argument("--url", help="its /healthz URL (default: read IMAGEBOT_HEALTH_FILE)")
+    health.set_defaults(func=_health)
     return parser
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import main as demo
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (use 1 to 65535)")
+    return int(text)
 
-    return demo(args.prompt, args.out, args.html)
+
+def _host(text: str) -> str:
+    """An address to listen on; something shaped like an IPv4 address must be one (a name
+    would be looked up in DNS, which can take long to say no)."""
+    if re.fullmatch(r"[0-9.]+", text):
+        try:
+            ipaddress.IPv4Address(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+    return text
 
 
 def _date(text: str) -> date:
@@ -66,6 +102,12 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import main as demo
+
+    return demo(args.prompt, args.out, args.html)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -87,9 +129,13 @@ def _report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--since/--until: {exc}") from None
 
     async def build() -> Report:
-        store = await Store.open(path)
         try:
-            return await build_report(store, period, args.by, zone)
+            store = await Store.open(path, create=False)
+        except StoreError as exc:
+            raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None
+        try:
+            report = await build_report(store, period, args.by, zone)
+            return Report(period, args.by, report.rows, await store.names(), report.held_micros)
         finally:
             await store.close()
 
@@ -112,26 +158,82 @@ def _export_fal_hosts(settings: Settings) -> None:
             os.environ[name] = value
 
 
-def _run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def _mode(args: argparse.Namespace, settings: Settings) -> bool:
+    """True for HTTP mode. Without --http, SLACK_APP_TOKEN means Socket Mode (the manifest's
+    default), so with neither it nor a signing secret the app token is what is missing."""
     settings.require("SLACK_BOT_TOKEN")
     settings.require_token_shapes()
-    http = bool(args.http or settings.slack_app_token is None)
-    if http:
+    if args.http:
         settings.require("SLACK_SIGNING_SECRET")
+        return True
+    if settings.slack_app_token is None:
+        if settings.slack_signing_secret is None:
+            settings.require("SLACK_APP_TOKEN")
+        return True
+    return False
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    http = _mode(args, settings)
     _export_fal_hosts(settings)
 
     from bot import logs
     from bot.app import build_app, make_provider, open_services
-    from bot.server import BotServer, serve
+    from bot.server import BotServer, StartError, serve
 
     logs.configure(settings.log_level, settings.secrets())
     provider = make_provider(settings)
+    port = args.port if args.port is not None else settings.port
 
     async def go() -> None:
         services = await open_services(settings, provider=provider)
         app = build_app(services)
-        await serve(BotServer(app, services, http=http, host=args.host, port=args.port))
+        await serve(BotServer(app, services, http=http, host=args.host, port=port))
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except StartError as exc:
+        print(f"imagebot: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    """For container health checks: HTTP mode's /healthz, or Socket Mode's health file."""
+    url = args.url
+    if url is None:
+        path = load_settings().health_file
+        if path is None:
+            raise ConfigError(
+                "IMAGEBOT_HEALTH_FILE is not set: the file the bot writes its health to"
+                " (or pass --url http://127.0.0.1:3000/healthz)"
+            )
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            age = (system_clock() - datetime.fromisoformat(state["at"])).total_seconds()
+        except (OSError, ValueError, KeyError, TypeError):
+            return _verdict(False, f"no health written to {path} yet")
+        if age > HEALTH_STALE_SECONDS:
+            return _verdict(False, f"the bot last wrote its health {age:.0f} s ago")
+        url = state.get("url")
+        if url is None:
+            return _verdict(bool(state.get("ok")), _failing(state))
+    try:
+        with urllib.request.urlopen(url, timeout=4) as answer:
+            body = json.loads(answer.read() or b"{}")
+            return _verdict(answer.status == 200, _failing(body))
+    except urllib.error.HTTPError as exc:
+        return _verdict(False, _failing(json.loads(exc.read() or b"{}")))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return _verdict(False, f"{url} did not answer ({exc})")
+
+
+def _failing(state: dict[str, object]) -> str:
+    bad = [name for name, value in state.items() if value is False and name != "ok"]
+    return "not ready: " + ", ".join(bad) if bad else "not ready"
+
+
+def _verdict(ok: bool, problem: str) -> int:
+    print("healthy" if ok else f"unhealthy: {problem}")
+    return 0 if ok else 1

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     edit_sends_background: bool = Field(True, validation_alias="IMAGEBOT_EDIT_SENDS_BACKGROUND")
     mock_delay_seconds: float = Field(2.0, ge=0, validation_alias="IMAGEBOT_MOCK_DELAY_SECONDS")
     log_level: str = Field("INFO", validation_alias="IMAGEBOT_LOG_LEVEL")
+    health_file: Path | None = Field(None, validation_alias="IMAGEBOT_HEALTH_FILE")
+    # The port HTTP mode listens on when --port is not given (platforms like Heroku set PORT).
+    port: int = Field(3000, validation_alias="PORT")
 
     @field_validator("admins", "allowed_channels", mode="before")
     @classmethod
@@ -91,6 +94,7 @@ class Settings(BaseSettings):
         "prompt_retention_days",
         "price_file",
         "spool_dir",
+        "health_file",
         mode="before",
     )
     @classmethod
@@ -98,6 +102,16 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "unlimited"):
             return None
         return value
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: object) -> object:
+        text = str(value).strip()
+        if not text:
+            return 3000
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise ValueError("must be a port number from 1 to 65535")
+        return int(text)
 
     @field_validator("user_monthly_budget", "team_monthly_budget")
     @classmethod
@@ -187,6 +201,11 @@ _FIELD_BY_ENV: dict[str, str] = {
 
 _REQUIRED_HINTS = {
     "SLACK_BOT_TOKEN": "the bot token (xoxb-...) from your Slack app's OAuth & Permissions page",
+    "SLACK_APP_TOKEN": (
+        "the app-level token (xapp-...) for Socket Mode, which the manifest turns on: create one"
+        " with connections:write under Basic Information, App-Level Tokens (or, for HTTP mode,"
+        " set SLACK_SIGNING_SECRET)"
+    ),
     "SLACK_SIGNING_SECRET": "needed in HTTP mode; it is under Basic Information in your Slack app",
     "FAL_KEY": "your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal",
 }

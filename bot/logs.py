@@ -42,5 +42,6 @@ def configure(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+    # slack-sdk announces each retry it makes at INFO; the retried call's outcome is what counts.
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "slack_sdk.web.async_base_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -300,6 +300,10 @@ class SlackOut:
         if self.client.session is not None:
             await self.client.session.close()
 
+    async def auth_test(self) -> dict[str, Any]:
+        """Who the bot token belongs to; Slack answers `invalid_auth` for a wrong token."""
+        return await self._call("auth.test")
+
     async def user_info(self, user: str) -> dict[str, Any]:
         data = await self._call("users.info", user=user)
         info = data.get("user")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.admins import Admins
@@ -31,6 +31,8 @@ ADMIN_HELP = (
 )
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _BAR_WIDTH = 20
+# A person's display name is looked up again after this long (people rename themselves).
+NAME_REFRESH = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -169,22 +171,37 @@ class Spend:
         return AdminReply(f"{_whose(scope, subject)} is now {figure}.")
 
     async def _names(self, users: set[str]) -> dict[str, str]:
-        names = {}
+        """Names as Slack has them now (remembered for `imagebot report`), else as last seen."""
+        names = await self.store.names()
         for user in sorted(users):
-            try:
-                info = await self.slack.user_info(user)
-            except SlackError:
-                continue
-            profile = info.get("profile") or {}
-            names[user] = str(
-                profile.get("display_name") or info.get("real_name") or info.get("name") or ""
-            )
+            name = await self._look_up(user)
+            if name:
+                names[user] = name
         return names
+
+    async def _look_up(self, user: str) -> str:
+        try:
+            info = await self.slack.user_info(user)
+        except SlackError as exc:
+            log.info("users.info failed for %s: %s", user, exc.code)
+            return ""
+        profile = info.get("profile") or {}
+        name = str(profile.get("display_name") or info.get("real_name") or info.get("name") or "")
+        if name:
+            await self.store.remember_name(user, name)
+        return name
+
+    async def learn_name(self, user: str) -> None:
+        """Remember who spent, for reports made outside Slack (once a month at most)."""
+        seen = await self.store.name_seen_at(user)
+        if seen is None or self.store.clock() - seen > NAME_REFRESH:
+            await self._look_up(user)
 
     # --- notices -------------------------------------------------------------------------------
 
     async def after_settle(self, job: Job) -> None:
         """Tell a person at 80% of their budget, and admins at 80% and 100% of the team's."""
+        await self.learn_name(job.user_id)
         month = self.month(job.created_at)
         key = f"{month.start:%Y-%m}"
         budget = await self.user_budget(job.user_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import bot
 from bot.config import ConfigError, Settings, load_settings
 
 CONTRACT = {
@@ -108,7 +109,9 @@ def _run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comp
     ("env", "named"),
     [
         ({}, "SLACK_BOT_TOKEN"),
-        ({"SLACK_BOT_TOKEN": "xoxb-1-2-3"}, "SLACK_SIGNING_SECRET"),
+        # The manifest turns Socket Mode on: the app token is what such a setup lacks.
+        ({"SLACK_BOT_TOKEN": "xoxb-1-2-3"}, "SLACK_APP_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "PORT": "http"}, "PORT: must be a port number"),
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, "FAL_KEY"),
         ({"SLACK_BOT_TOKEN": "abc", "SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN"),
         (
@@ -133,3 +136,27 @@ def test_imagebot_run_stops_with_one_clear_line(
     assert len(lines) == 1 and named in lines[0], done.stderr
     assert "Traceback" not in done.stderr
     assert "xoxb-1" not in done.stderr
+
+
+def test_http_mode_asks_for_the_signing_secret(tmp_path: Path) -> None:
+    done = _run_cli(["run", "--http"], {"SLACK_BOT_TOKEN": "xoxb-1-2-3"}, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("imagebot: SLACK_SIGNING_SECRET is not set")
+
+
+@pytest.mark.parametrize("port", ["", " ", "http", "99999"])
+def test_any_port_setting_leaves_help_working(tmp_path: Path, port: str) -> None:
+    done = _run_cli(["run", "--help"], {"PORT": port}, tmp_path)
+    assert done.returncode == 0 and "--port" in done.stdout and done.stderr == ""
+
+
+def test_an_empty_port_means_the_default() -> None:
+    assert settings(PORT="").port == 3000 and settings(PORT="8080").port == 8080
+
+
+def test_no_arguments_show_help_and_version_is_known(tmp_path: Path) -> None:
+    bare = _run_cli([], {}, tmp_path)
+    assert bare.returncode == 0 and bare.stdout.startswith("usage: imagebot")
+    assert all(command in bare.stdout for command in ("run", "report", "demo", "health"))
+    version = _run_cli(["--version"], {}, tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"imagebot {bot.__version__}"

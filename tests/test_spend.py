@@ -82,8 +82,24 @@ async def test_reports_in_slack_and_on_the_command_line_show_the_billed_cost(
 
     csv_out = await cli_report(tmp_path, "--format", "csv")
     assert spend_by_user(csv_out) == {"U0ALICE": Decimal("0.1263"), "U0BOB": Decimal("0.0842")}
+    # The bot remembered the names Slack gave it: the command line shows them too.
+    named = {
+        row["user_id"]: row["user_name"] for row in csv.DictReader(io.StringIO(csv_out.decode()))
+    }
+    assert named == {"U0ALICE": "alice", "U0BOB": "bob"}
     table = (await cli_report(tmp_path, "--format", "table", "--by", "quality")).decode()
     assert "low" in table and "0.21" in table
+
+
+async def test_the_command_line_report_knows_names_the_bot_has_seen(
+    bot: RunningBot, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    await bot.driver.command("/image", "a fox --quality low", user="U0BOB")
+    await finished(bot, 1)
+
+    rows = csv.DictReader(io.StringIO((await cli_report(tmp_path, "--format", "csv")).decode()))
+    assert [(row["user_id"], row["user_name"]) for row in rows] == [("U0BOB", "bob")]
+    assert len(slack.calls_to("users.info")) == 1
 
 
 async def cli_report(folder: Path, *args: str, **settings: str) -> bytes:

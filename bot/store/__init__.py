@@ -8,6 +8,7 @@ connection; WAL lets them run while a write is open. All SQL of the bot lives in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -37,6 +38,7 @@ from bot.store.records import (
     Refused,
     ResultImage,
     dump_images,
+    from_ms,
     job_from_row,
     to_ms,
 )
@@ -54,9 +56,14 @@ __all__ = [
     "Refused",
     "ResultImage",
     "Store",
+    "StoreError",
 ]
 
 _SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN charges c ON c.job_id = j.id"
+
+
+class StoreError(Exception):
+    """The database cannot be used: not SQLite, not imagebot's, unreadable. One line."""
 
 
 class Store:
@@ -67,13 +74,28 @@ class Store:
         self.clock = clock
 
     @classmethod
-    async def open(cls, path: Path | str, *, clock: Clock = system_clock) -> Store:
+    async def open(
+        cls, path: Path | str, *, clock: Clock = system_clock, create: bool = True
+    ) -> Store:
+        """Open (and migrate) the database; with `create=False` only an existing imagebot
+        database is opened, and an empty file is left as it is. Raises StoreError."""
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await connect(path)
-        await migrate(writer)
-        reader = await connect(path)
+        try:
+            if not create:
+                _check_existing(path)
+            elif str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            writer = await connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(_problem(path, exc)) from None
+        try:
+            await migrate(writer)
+            reader = await connect(path)
+        except BaseException as exc:
+            await writer.close()
+            if isinstance(exc, OSError | sqlite3.Error | RuntimeError):
+                raise StoreError(_problem(path, exc)) from None
+            raise
         return cls(writer, reader, clock)
 
     async def close(self) -> None:
@@ -403,6 +425,25 @@ class Store:
             )
             return cursor.rowcount
 
+    # --- people's names ----------------------------------------------------------------------
+
+    async def remember_name(self, user_id: str, name: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO people (user_id, name, seen_at) VALUES (?, ?, ?) ON CONFLICT"
+                " (user_id) DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at",
+                (user_id, name, self._now_ms()),
+            )
+
+    async def name_seen_at(self, user_id: str) -> datetime | None:
+        row = await self._one("SELECT seen_at FROM people WHERE user_id = ?", (user_id,))
+        return None if row is None else from_ms(row["seen_at"])
+
+    async def names(self) -> dict[str, str]:
+        """Every name the bot has learnt, by Slack user id."""
+        rows = await self._all("SELECT user_id, name FROM people")
+        return {row["user_id"]: row["name"] for row in rows}
+
     async def seen(self, key: str) -> bool:
         """Whether a key was claimed and has not expired yet."""
         row = await self._one(
@@ -416,6 +457,24 @@ class Store:
                 "DELETE FROM seen_events WHERE expires_at <= ?", (self._now_ms(),)
             )
             return cursor.rowcount
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse, without writing to it, a file that holds no imagebot database."""
+    if path.stat().st_size == 0:
+        raise StoreError(f"{path} is not an imagebot database (the file is empty)")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version == 0:
+        raise StoreError(f"{path} is not an imagebot database (it has no imagebot tables)")
+
+
+def _problem(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+        return f"{path} is not an SQLite database"
+    if isinstance(exc, RuntimeError):
+        return f"{path}: {exc}"
+    return f"cannot open the database {path}: {exc}"
 
 
 def _ms(period: Period) -> tuple[int, int]:

@@ -92,25 +92,43 @@ MIGRATIONS: list[str] = [
         sent_at         INTEGER NOT NULL
     );
     """,
+    # 2: the names people go by in Slack, so reports made outside Slack can show them.
+    """
+    CREATE TABLE people (
+        user_id         TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        seen_at         INTEGER NOT NULL
+    );
+    """,
 ]
 
 
 async def connect(path: Path) -> aiosqlite.Connection:
+    """A connection set up as the store uses it; closed again if that fails (its worker thread
+    would otherwise keep the process alive)."""
     db = await aiosqlite.connect(path, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA busy_timeout = 10000")
-    # WAL with NORMAL survives a crashed process; only a power cut can cost the last commits.
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute("PRAGMA foreign_keys = ON")
+    try:
+        db.row_factory = sqlite3.Row
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA busy_timeout = 10000")
+        # WAL with NORMAL survives a crashed process; only a power cut can cost the last commits.
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await db.close()
+        raise
     return db
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    (row,) = await db.execute_fetchall("PRAGMA user_version")
+    return int(row[0])
 
 
 async def migrate(db: aiosqlite.Connection) -> None:
     await db.execute("BEGIN IMMEDIATE")
     try:
-        (row,) = await db.execute_fetchall("PRAGMA user_version")
-        version = int(row[0])
+        version = await schema_version(db)
         if version > len(MIGRATIONS):
             raise RuntimeError(
                 f"the database is from a newer imagebot (schema {version}); upgrade imagebot"
