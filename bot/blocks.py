@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.demo_pricing import DEMO_PRICING, is_demo_priced
 from bot.pricing import format_usd
 from bot.store.records import Job
 
@@ -127,10 +128,13 @@ def card(job: Job, status: CardStatus) -> tuple[str, list[Block]]:
     context = [{"type": "mrkdwn", "text": escape(request_summary(job))}]
     if job.request.size_note:
         context.append({"type": "mrkdwn", "text": escape(job.request.size_note)})
+    status_text = status_line(status)
+    if isinstance(status, Done) and is_demo_priced(job.endpoint_id):
+        status_text += f" ({DEMO_PRICING})"
     blocks: list[Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n{prompt}"}},
         {"type": "context", "elements": context},
-        {"type": "section", "text": {"type": "mrkdwn", "text": status_line(status)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": status_text}},
     ]
     actions = _actions(job, status)
     if actions:

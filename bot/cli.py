@@ -22,7 +22,7 @@ from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings
 from bot.periods import PeriodError, date_range, month_of
 from bot.reports import Report, report_csv, report_table
-from bot.spend import build_report
+from bot.spend import DEMO_NOTE, build_report
 from bot.store import Store, StoreError
 from bot.store.ledger import GROUPINGS
 
@@ -128,22 +128,26 @@ def _report(args: argparse.Namespace) -> int:
         except PeriodError as exc:
             raise ConfigError(f"--since/--until: {exc}") from None
 
-    async def build() -> Report:
+    async def build() -> tuple[Report, int]:
         try:
             store = await Store.open(path, create=False)
         except StoreError as exc:
             raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None
         try:
             report = await build_report(store, period, args.by, zone)
-            return Report(period, args.by, report.rows, await store.names(), report.held_micros)
+            names = await store.names()
+            named = Report(period, args.by, report.rows, names, report.held_micros)
+            return named, await store.demo_micros(period)
         finally:
             await store.close()
 
-    report = asyncio.run(build())
+    report, demo = asyncio.run(build())
     if args.format == "csv":
         sys.stdout.buffer.write(report_csv(report))
     else:
         print(report_table(report))
+        if demo:
+            print(f"\n{DEMO_NOTE}")
     return 0
 
 

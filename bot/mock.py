@@ -2,8 +2,8 @@
 
 Each picture is a colour field made from the request id, with the prompt's words written on it
 (an edit draws over the image it was given), at the size and format asked. It bills a pretend
-amount, what the price table says the request costs ("demo pricing": its endpoints are named
-`mock/...`, so every place that shows money can say so), and runs through the same runner,
+amount, what the price table says the request costs ("demo pricing", see bot.demo_pricing),
+and runs through the same runner,
 store and Slack code as fal. Its request ids carry the submit time on the bot's clock, so a
 restarted bot finds its jobs finished.
 """
@@ -25,6 +25,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.clock import Clock, system_clock
+from bot.demo_pricing import DEMO_ENDPOINT_PREFIX
 from bot.fal import ModelProfile, ProfiledProvider
 from bot.jobs.polling import PollPlan, poll
 from bot.options import QUALITIES, Quality
@@ -42,13 +43,6 @@ from bot.provider import (
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _DEFAULT_SIZE = (1024, 768)
 _QUALITIES: dict[str, Quality] = {quality: quality for quality in QUALITIES}
-DEMO_ENDPOINT_PREFIX = "mock/"
-DEMO_PRICING = "demo pricing"
-
-
-def is_demo_priced(endpoint_or_model: str) -> bool:
-    """Whether a charge was billed by the mock provider (pretend money)."""
-    return endpoint_or_model.startswith(DEMO_ENDPOINT_PREFIX)
 
 
 class MockProvider(ProfiledProvider):

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.admins import Admins
 from bot.blocks import Block, escape, text_blocks
 from bot.config import Settings
+from bot.demo_pricing import DEMO_PRICING
 from bot.periods import Period, PeriodError, month_of, next_month_start, parse_period
 from bot.pricing import format_usd, parse_usd, to_micros
 from bot.reports import Report, report_blocks, report_csv
@@ -28,6 +29,10 @@ ADMIN_HELP = (
     "quality] [--csv]`: spend report; `--csv` sends a CSV file to your DM\n"
     "• `budget <@user|default|team> <usd|none|reset>`: set a monthly budget (`none` = no limit,"
     " `reset` = back to the default)"
+)
+DEMO_NOTE = (
+    "Demo pricing: the mock provider billed what fal's price guide says these images would"
+    " cost. No money was spent."
 )
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _BAR_WIDTH = 20
@@ -70,7 +75,7 @@ class Spend:
         usage = await self.store.usage(user_id, month)
         budget = await self.user_budget(user_id)
         used = usage.spent_micros + usage.held_micros
-        lines = [f"*Your image spend in {month.label}*"]
+        lines = [f"*Your image spend in {month.label}*{await self._demo_note(month, user_id)}"]
         if budget is None:
             lines.append(f"{format_usd(usage.spent_micros)} spent · no monthly limit")
         else:
@@ -134,17 +139,26 @@ class Spend:
             return AdminReply(str(exc))
         report = await self.report(period, by)
         blocks = report_blocks(report)
-        summary = f"Spend {period.label}: {format_usd(report.spend_micros)}"
+        note = await self._demo_note(period)
+        if note:
+            blocks.insert(
+                1, {"type": "context", "elements": [{"type": "mrkdwn", "text": DEMO_NOTE}]}
+            )
+        summary = f"Spend {period.label}: {format_usd(report.spend_micros)}{note}"
         if csv:
-            await self._send_csv(user_id, report)
+            await self._send_csv(user_id, report, note)
             summary += " (CSV sent to your DM)"
         return AdminReply(summary, blocks)
 
-    async def _send_csv(self, user_id: str, report: Report) -> None:
+    async def _demo_note(self, period: Period, user_id: str | None = None) -> str:
+        """ " (demo pricing)" when the mock provider billed any of the amounts shown."""
+        return f" ({DEMO_PRICING})" if await self.store.demo_micros(period, user_id) else ""
+
+    async def _send_csv(self, user_id: str, report: Report, note: str) -> None:
         channel = await self.slack.open_dm(user_id)
         first = report.period.start.astimezone(self.settings.zone)
         name = f"imagebot-spend-{first:%Y-%m-%d}-by-{report.by}.csv"
-        title = f"Image spend, {report.period.label}, by {report.by}"
+        title = f"Image spend, {report.period.label}, by {report.by}{note}"
         upload = UploadFile(filename=name, title=title, content=report_csv(report))
         await self.slack.upload(channel, None, [upload], title)
 

@@ -371,6 +371,9 @@ class Store:
     async def held_micros(self, period: Period, user_id: str | None = None) -> int:
         return await ledger.held_micros(self._reader, *_ms(period), user_id)
 
+    async def demo_micros(self, period: Period, user_id: str | None = None) -> int:
+        return await ledger.demo_micros(self._reader, *_ms(period), user_id)
+
     async def usage(self, user_id: str, period: Period) -> Usage:
         return await ledger.usage(self._reader, user_id, *_ms(period))
 

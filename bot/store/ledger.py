@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.demo_pricing import DEMO_ENDPOINT_PREFIX
 from bot.periods import date_range
 from bot.store.records import JobState, from_ms, to_ms
 from bot.store.sql import read_all
@@ -164,6 +165,20 @@ async def daily_spend(
     )
     spent = {row["day"]: int(row["spend"]) for row in rows}
     return [(day, spent.get(day.isoformat(), 0)) for day, _, _ in days]
+
+
+async def demo_micros(
+    db: aiosqlite.Connection, start_ms: int, end_ms: int, user_id: str | None = None
+) -> int:
+    """Settled and held money of the range that the mock provider billed (pretend money)."""
+    who, args = ("user_id = ? AND ", (user_id,)) if user_id is not None else ("", ())
+    rows = await read_all(
+        db,
+        "SELECT COALESCE(SUM(amount_micros), 0) FROM charges"
+        f" WHERE {who}model LIKE ? AND created_at >= ? AND created_at < ?",
+        (*args, DEMO_ENDPOINT_PREFIX + "%", start_ms, end_ms),
+    )
+    return int(rows[0][0])
 
 
 async def recent_charges(
