@@ -1,28 +1,39 @@
-# imagebot: a slim image that runs `imagebot run`. Secrets come from the environment at run
-# time (docker run --env-file .env ...), never from the image. The SQLite database lives on
-# the /data volume so jobs and spend survive restarts and upgrades.
+# imagebot: `docker run IMAGE` runs the bot (`imagebot run`), `docker run IMAGE demo` tries it
+# offline, `docker run IMAGE report` prints spend. Secrets come from the environment at run time
+# (docker run --env-file .env ...), never from the image. The SQLite database lives in /data.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin imagebot \
-    && mkdir -p /data \
-    && chown imagebot:imagebot /data
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# The dependencies first, read from pyproject.toml alone: a change to the code reuses this layer.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
-RUN pip install .
+RUN pip install --no-deps .
 
-ENV IMAGEBOT_DATABASE_URL=sqlite:////data/imagebot.db
+# The bot runs as uid 10001. A bind-mounted /data must be writable by it: see README, Docker.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin imagebot \
+    && mkdir -p /data \
+    && chown 10001:10001 /data
+ENV IMAGEBOT_DATABASE_URL=sqlite:////data/imagebot.db \
+    IMAGEBOT_HEALTH_FILE=/tmp/imagebot-health.json
 VOLUME ["/data"]
 WORKDIR /data
-USER imagebot
+USER 10001:10001
 
-# HTTP mode listens here (imagebot run --http --port 3000); Socket Mode needs no port.
+# HTTP mode listens here (imagebot run --http); Socket Mode needs no port. `imagebot health`
+# asks /healthz in HTTP mode and reads the health file the bot writes in Socket Mode.
 EXPOSE 3000
-CMD ["imagebot", "run"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["imagebot", "health"]
+ENTRYPOINT ["imagebot"]
+CMD ["run"]

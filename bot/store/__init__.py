@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -477,6 +478,11 @@ def _problem(path: Path, exc: BaseException) -> str:
         return f"{path} is not an SQLite database"
     if isinstance(exc, RuntimeError):
         return f"{path}: {exc}"
+    if not os.access(path.parent, os.W_OK):
+        # A bind-mounted folder owned by someone else, most often (see README, Docker).
+        return (
+            f"cannot open the database {path}: {path.parent} is not writable by uid {os.getuid()}"
+        )
     return f"cannot open the database {path}: {exc}"
 
 
