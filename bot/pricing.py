@@ -163,7 +163,10 @@ def load_price_file(path: Path, base: PriceTable) -> PriceTable:
 
 
 def _price(value: object) -> Decimal:
-    price = Decimal(str(value))
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a price") from None
     if not price.is_finite() or price < 0:
         raise ValueError(f"{value!r} is not a price")
     return price

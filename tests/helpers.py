@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 from bot.testing.process import BotProcess, free_port, wait_until
 
-__all__ = ["BotProcess", "free_port", "query", "wait_until"]
+__all__ = ["BotProcess", "SetClock", "free_port", "query", "wait_until"]
 
 
 def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
@@ -16,3 +17,13 @@ def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
         conn.row_factory = sqlite3.Row
         return list(conn.execute(sql, args))
+
+
+class SetClock:
+    """A clock for the bot that stands still until a test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
