@@ -9,8 +9,18 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bot.testing.fal_standin import FalStandIn
+
+# CI runs the same examples every time (a fixed seed), so a red run can be replayed and a green
+# one is not luck; a developer's run explores new ones. HYPOTHESIS_PROFILE picks one (CI sets
+# CI=true, which picks "ci").
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 def _free_port() -> int:
