@@ -4,6 +4,7 @@ cause and nothing left open; SIGTERM ends the bot in every state; /healthz follo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,7 @@ from bot.config import Settings
 from bot.testing.fal_standin import FalStandIn
 from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack_standin import SlackStandIn
-from tests.helpers import free_port, wait_until
+from tests.helpers import BotProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 START_SECONDS = 5.0
@@ -145,7 +147,11 @@ async def test_report_refuses_a_file_it_cannot_read_and_leaves_it_as_it_was(
 async def test_a_socket_mode_bot_stops_on_sigterm_while_slack_is_unreachable(
     slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
 ) -> None:
-    env = bot_env(slack, tmp_path, FAL_KEY=fal.key, SLACK_APP_TOKEN=slack.app_token)
+    health = str(tmp_path / "health.json")
+    env = bot_env(
+        slack, tmp_path, FAL_KEY=fal.key, SLACK_APP_TOKEN=slack.app_token,
+        IMAGEBOT_HEALTH_FILE=health,
+    )  # fmt: skip
     env.pop("SLACK_SIGNING_SECRET")
     log = tmp_path / "bot.log"
     with log.open("wb") as out:
@@ -155,6 +161,11 @@ async def test_a_socket_mode_bot_stops_on_sigterm_while_slack_is_unreachable(
         )  # fmt: skip
     try:
         await slack.socket.wait_connected(30)
+        await wait_until(lambda: Path(health).exists(), 30, what="the health file")
+        checked, _ = await asyncio.to_thread(
+            imagebot, ["health"], {"IMAGEBOT_HEALTH_FILE": health}, tmp_path
+        )
+        assert (checked.returncode, checked.stdout) == (0, "healthy\n"), checked.stderr
         await slack.stop()  # Slack goes away: the bot keeps trying to connect, backing off
         await wait_until(
             lambda: log.read_text().count("cannot connect to Slack") >= 2, 40,
@@ -198,6 +209,25 @@ async def test_sigint_stops_a_bot_that_is_still_starting(
     assert proc.returncode == 0 and b"Traceback" not in err
 
 
+async def test_imagebot_health_asks_an_http_bot_its_healthz(
+    slack: SlackStandIn, tmp_path: Path
+) -> None:
+    health = {"IMAGEBOT_HEALTH_FILE": str(tmp_path / "health.json")}
+    bot = BotProcess(bot_env(slack, tmp_path, IMAGEBOT_PROVIDER="mock", **health), tmp_path)
+    try:
+        await bot.start()
+        await wait_until(lambda: (tmp_path / "health.json").exists(), 30, what="the health file")
+        up, _ = await asyncio.to_thread(imagebot, ["health"], health, tmp_path)
+        url = f"http://127.0.0.1:{bot.port}/healthz"
+        direct, _ = await asyncio.to_thread(imagebot, ["health", "--url", url], {}, tmp_path)
+        await bot.terminate()
+        down, _ = await asyncio.to_thread(imagebot, ["health"], health, tmp_path)
+    finally:
+        bot.stop()
+    assert (up.returncode, up.stdout, direct.returncode) == (0, "healthy\n", 0)
+    assert down.returncode == 1 and down.stdout.startswith(f"unhealthy: {url} did not answer")
+
+
 async def test_healthz_says_when_slack_stops_accepting_the_token(
     slack: SlackStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,3 +256,26 @@ async def test_bolt_does_not_warn_about_a_token_it_was_given_twice(
     finally:
         await services.close()
     assert "will be unused" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("state", "verdict"),
+    [
+        ({"ok": True, "mode": "socket", "age": 5}, "healthy"),
+        ({"ok": False, "slack": False, "socket": False, "mode": "socket", "age": 5},
+         "unhealthy: not ready: slack, socket"),
+        ({"ok": True, "mode": "socket", "age": 120}, "unhealthy: the bot last wrote its health 12"),
+        (None, "unhealthy: no health written to"),
+    ],
+)  # fmt: skip
+async def test_imagebot_health_reads_the_socket_mode_health_file(
+    tmp_path: Path, state: dict[str, object] | None, verdict: str
+) -> None:
+    path = tmp_path / "health.json"
+    if state is not None:
+        age = timedelta(seconds=float(str(state.pop("age"))))
+        path.write_text(json.dumps({**state, "at": (datetime.now(UTC) - age).isoformat()}))
+    done, _ = await asyncio.to_thread(
+        imagebot, ["health"], {"IMAGEBOT_HEALTH_FILE": str(path)}, tmp_path
+    )
+    assert done.stdout.startswith(verdict) and done.returncode == (0 if verdict == "healthy" else 1)
