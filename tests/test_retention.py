@@ -4,6 +4,7 @@ period (amounts stay), and remembered events are forgotten when they expire."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pytest
 from bot.config import Settings
 from bot.maintenance import Maintenance
 from bot.options import ImageRequest
-from bot.store import Admitted, NewJob, Store
+from bot.store import Admitted, Store
 from tests.helpers import SetClock
+from tests.test_store import new_job
 
 START = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
@@ -31,14 +33,9 @@ async def store(tmp_path: Path, clock: SetClock) -> AsyncIterator[Store]:
 
 
 async def finished_job(store: Store, prompt: str) -> str:
-    new = NewJob(
-        user_id="U1", channel_id="C1", kind="generate", origin="command",
-        request=ImageRequest(prompt=prompt, quality="low"), endpoint_id="e", model="e",
-        estimate_micros=10_000,
-    )  # fmt: skip
     admitted = await store.admit(
-        new, month=(START, START + timedelta(days=60)), user_budget_micros=None,
-        team_budget_micros=None,
+        replace(new_job(), request=ImageRequest(prompt=prompt, quality="low")),
+        month=(START, START + timedelta(days=60)), user_budget_micros=None, team_budget_micros=None,
     )  # fmt: skip
     assert isinstance(admitted, Admitted)
     await store.mark_failed(admitted.job.id, "unavailable", "fal 500")

@@ -126,12 +126,32 @@ async def held_micros(
     db: aiosqlite.Connection, start_ms: int, end_ms: int, user_id: str | None = None
 ) -> int:
     """Money reserved right now by running jobs created in the range (everyone's, or one's)."""
-    who, args = ("user_id = ? AND ", (user_id,)) if user_id is not None else ("", ())
+    return await _amount(db, start_ms, end_ms, user_id, "status = 'held'")
+
+
+async def demo_micros(
+    db: aiosqlite.Connection, start_ms: int, end_ms: int, user_id: str | None = None
+) -> int:
+    """Settled and held money of the range that the mock provider billed (pretend money)."""
+    demo = (DEMO_ENDPOINT_PREFIX + "%",)
+    return await _amount(db, start_ms, end_ms, user_id, "model LIKE ?", demo)
+
+
+async def _amount(
+    db: aiosqlite.Connection,
+    start_ms: int,
+    end_ms: int,
+    user_id: str | None,
+    where: str,
+    args: tuple[str, ...] = (),
+) -> int:
+    """The sum of the range's charges that match `where` (everyone's, or one person's)."""
+    who, person = ("user_id = ? AND ", (user_id,)) if user_id is not None else ("", ())
     rows = await read_all(
         db,
         "SELECT COALESCE(SUM(amount_micros), 0) FROM charges"
-        f" WHERE {who}status = 'held' AND created_at >= ? AND created_at < ?",
-        (*args, start_ms, end_ms),
+        f" WHERE {who}{where} AND created_at >= ? AND created_at < ?",
+        (*person, *args, start_ms, end_ms),
     )
     return int(rows[0][0])
 
@@ -165,20 +185,6 @@ async def daily_spend(
     )
     spent = {row["day"]: int(row["spend"]) for row in rows}
     return [(day, spent.get(day.isoformat(), 0)) for day, _, _ in days]
-
-
-async def demo_micros(
-    db: aiosqlite.Connection, start_ms: int, end_ms: int, user_id: str | None = None
-) -> int:
-    """Settled and held money of the range that the mock provider billed (pretend money)."""
-    who, args = ("user_id = ? AND ", (user_id,)) if user_id is not None else ("", ())
-    rows = await read_all(
-        db,
-        "SELECT COALESCE(SUM(amount_micros), 0) FROM charges"
-        f" WHERE {who}model LIKE ? AND created_at >= ? AND created_at < ?",
-        (*args, DEMO_ENDPOINT_PREFIX + "%", start_ms, end_ms),
-    )
-    return int(rows[0][0])
 
 
 async def recent_charges(
