@@ -145,3 +145,16 @@ def test_a_price_file_with_a_negative_or_unreadable_price_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=r"^IMAGEBOT_PRICE_FILE: "):
         price_table(prices(tmp_path, text))
+
+
+async def test_budgets_set_by_admins_win_over_the_configured_ones(store: Store) -> None:
+    await store.set_budget("team", "", 50_000, by="UADMIN")
+    assert await store.budget_for("team", "", 1_000_000) == 50_000
+    assert isinstance(await admit(store, new_job("U1", 50_001), None, 1_000_000), Refused)
+    await store.set_budget("default", "", 20_000, by="UADMIN")
+    await store.set_budget("user", "U2", 90_000, by="UADMIN")
+    assert await store.budget_for("user", "U1", 5_000) == 20_000
+    assert await store.budget_for("user", "U2", 5_000) == 90_000
+    await store.clear_budget("team", "")
+    assert await store.budget_for("team", "", None) is None
+    assert await store.budget_for("team", "", 7_000) == 7_000

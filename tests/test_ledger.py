@@ -19,6 +19,7 @@ from bot.store.ledger import (
     SpendRow,
     Usage,
     daily_spend,
+    demo_micros,
     held_micros,
     recent_charges,
     spend_rows,
@@ -227,6 +228,30 @@ async def test_recent_charges_newest_first_with_prompt_and_state(
         ("settled", JobState.DELIVERED),
     ]
     assert [c.estimated for c in charges] == [False, False, True]
+    assert [(c.amount_micros, c.images) for c in charges] == [(7_000, 1), (6_000, 1), (5_000, 1)]
+    assert len({c.job_id for c in charges}) == 3 and all(c.job_id.startswith("j") for c in charges)
     assert charges[0].created_at == datetime(2026, 11, 7, 9, tzinfo=NEW_YORK)
     assert charges[0].created_at.tzinfo == UTC
     assert len(await recent_charges(db, "UA")) == 5
+
+
+async def test_demo_money_is_what_the_mock_provider_billed(
+    path: Path, db: aiosqlite.Connection
+) -> None:
+    add(path, "UA", 42_100)
+    add(path, "UA", 60_000, model="mock/generate")
+    add(path, "UB", 70_000, model="mock/edit", status="held")
+    add(path, "UB", 9_000, model="mock/generate", at=datetime(2026, 12, 2, tzinfo=NEW_YORK))
+    assert await demo_micros(db, START, END) == 130_000
+    assert await demo_micros(db, START, END, "UA") == 60_000
+    assert await demo_micros(db, START, END, "UC") == 0
+
+
+async def test_daily_spend_east_of_utc_starts_on_the_local_first(
+    path: Path, db: aiosqlite.Connection
+) -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    december = month_of(datetime(2026, 12, 10, tzinfo=UTC), tokyo)
+    add(path, "UA", 3_000, at=datetime(2026, 12, 1, 0, 30, tzinfo=tokyo))  # 30 Nov in UTC
+    days = await daily_spend(db, to_ms(december.start), to_ms(december.end), tokyo)
+    assert days[0] == (date(2026, 12, 1), 3_000) and len(days) == 31

@@ -101,3 +101,13 @@ def test_a_period_people_cannot_mean_is_refused_with_a_reason(text: str, problem
 def test_a_date_range_includes_both_ends() -> None:
     period = date_range(date(2026, 11, 30), date(2026, 12, 1), NEW_YORK)
     assert period.end - period.start == timedelta(days=2)
+
+
+def test_east_of_utc_the_local_day_and_month_are_the_teams() -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    # 15:30 UTC on 30 November is already 00:30 on 1 December in Tokyo.
+    late = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+    assert next_month_start(late, tokyo) == date(2027, 1, 1)
+    assert next_month_start(datetime(2026, 11, 29, tzinfo=UTC), tokyo) == date(2026, 12, 1)
+    assert local_days("7d", late, tokyo) == (date(2026, 11, 25), date(2026, 12, 1))
+    assert local_days("this-month", late, tokyo) == (date(2026, 12, 1), date(2026, 12, 31))
