@@ -50,7 +50,7 @@ class Services:
     maintenance: Maintenance
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
-    _slack_checked: tuple[float, bool] | None = None
+    _slack_checked: tuple[float, bool] | None = field(default=None, init=False, repr=False)
 
     def now(self) -> datetime:
         """The one clock every service reads."""

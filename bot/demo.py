@@ -47,7 +47,6 @@ class Narrator:
         self.out = out
         self.entries: list[Entry] = []
         self.saved: list[Path] = []
-        self._places: dict[int, tuple[str, str]] = {}
         self._claimed: set[str] = set()
         self._calls = 0
         self._responses = 0
@@ -120,20 +119,18 @@ class Narrator:
         for message in self.slack.messages(channel) if channel else []:
             if message["ts"] not in self._claimed and message.get("bot_id") and match(message):
                 self._claimed.add(message["ts"])
-                self._places[id(entry)] = (channel, message["ts"])
+                entry.place = (channel, message["ts"])
                 return
 
     def final_entries(self) -> list[Entry]:
         """The conversation with every bot message as Slack holds it now."""
-        final = []
         for entry in self.entries:
-            place = self._places.get(id(entry))
-            if place is not None:
-                found = [m for m in self.slack.messages(place[0]) if m["ts"] == place[1]]
+            if entry.place is not None:
+                channel, ts = entry.place
+                found = [m for m in self.slack.messages(channel) if m["ts"] == ts]
                 if found and found[0].get("blocks"):
                     entry.blocks = list(found[0]["blocks"])
-            final.append(entry)
-        return final
+        return self.entries
 
 
 def _private(body: dict[str, Any]) -> Entry:

@@ -32,6 +32,8 @@ class Entry:
     images: list[str] = field(default_factory=list)
     in_thread: bool = False
     private: bool = False
+    # The Slack message it is (channel, ts), for its final state.
+    place: tuple[str, str] | None = None
 
 
 def emoji(text: str) -> str:
