@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.admins import Admins
-from bot.blocks import Block, escape, text_blocks
+from bot.blockkit import Block, clip, escape, text_blocks
 from bot.config import Settings
 from bot.periods import Period, PeriodError, month_of, next_month_start, parse_period
 from bot.pricing import format_usd, parse_usd, to_micros
@@ -86,12 +86,7 @@ class Spend:
         recent = await self.store.recent_charges(user_id, 5)
         if recent:
             lines.append("\n*Recent requests*")
-            for charge in recent:
-                prompt = charge.prompt.replace("\n", " ")
-                prompt = (prompt[:60] + "…") if len(prompt) > 60 else prompt
-                when = charge.created_at.astimezone(self.settings.zone)
-                shown = escape(prompt) or "(prompt removed)"
-                lines.append(f"• {when:%b} {when.day} · {shown} · {_cost(charge)}")
+            lines += [recent_line(charge, self.settings.zone) for charge in recent]
         text = "\n".join(lines)
         return text, text_blocks(text)
 
@@ -230,6 +225,13 @@ async def build_report(store: Store, period: Period, by: Grouping, zone: ZoneInf
     """Settled spend of the period grouped `by`, without names (Slack knows those)."""
     rows = await store.spend_rows(period, by, zone)
     return Report(period, by, rows, {}, await store.held_micros(period))
+
+
+def recent_line(charge: RecentCharge, zone: ZoneInfo) -> str:
+    """One recent request in /image-usage: its prompt escaped, then cut short."""
+    when = charge.created_at.astimezone(zone)
+    shown = clip(escape(" ".join(charge.prompt.split())), 60) or "(prompt removed)"
+    return f"• {when:%b} {when.day} · {shown} · {_cost(charge)}"
 
 
 def budget_bar(used: int, budget: int) -> str:
