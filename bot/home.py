@@ -85,25 +85,27 @@ class Home:
                 self._charts[admin] = known
                 return known.file_id
             try:
-                made = await self._upload(admin, month, days, key)
+                dm = await self.slack.open_dm(admin)
+                made = await self._upload(dm, month, days, key)
             except (SlackError, ValueError) as exc:
                 log.warning("spend chart upload failed: %s", exc)
                 return known.file_id if known else None
             self._charts[admin] = made
             if known is not None:
                 await self._delete(known.file_id)
-            dm = await self.slack.open_dm(admin)
-            if not await self.slack.shared_in([made.file_id], dm, SHARE_WAIT_SECONDS):
-                return None
-            return made.file_id
+            try:
+                shown = await self.slack.shared_in([made.file_id], dm, SHARE_WAIT_SECONDS)
+            except SlackError as exc:
+                log.warning("could not see the new chart's share: %s", exc.code)
+                shown = False
+            return made.file_id if shown else None
 
     async def _upload(
-        self, admin: str, month: Period, days: list[tuple[date, int]], key: str
+        self, dm: str, month: Period, days: list[tuple[date, int]], key: str
     ) -> Chart:
         png = await asyncio.to_thread(spend_chart_png, days, f"Image spend, {month.label}")
         title = f"Team image spend, {month.label} (for your imagebot App Home)"
         upload = UploadFile(filename=f"{CHART_PREFIX}{key}.png", title=title, content=png)
-        dm = await self.slack.open_dm(admin)
         (file_id,) = await self.slack.upload(dm, None, [upload], None)
         return Chart(key, file_id, time.monotonic())
 
