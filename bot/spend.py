@@ -102,7 +102,7 @@ class Spend:
             return await self._report_command(user_id, words[1:])
         if words[0] == "budget":
             return await self._budget_command(user_id, words[1:])
-        return AdminReply(f"I don't know `{words[0]}`.\n{ADMIN_HELP}")
+        return AdminReply(f"I don't know `{escape(words[0])}`.\n{ADMIN_HELP}")
 
     async def report(self, period: Period, by: Grouping, *, names: bool = True) -> Report:
         report = await build_report(self.store, period, by, self.settings.zone)
@@ -124,7 +124,7 @@ class Spend:
         try:
             period = parse_period(" ".join(rest), self.store.clock(), self.settings.zone)
         except PeriodError as exc:
-            return AdminReply(str(exc))
+            return AdminReply(escape(str(exc)))
         report = await self.report(period, by)
         blocks = report_blocks(report)
         summary = f"Spend {period.label}: {format_usd(report.spend_micros)}"
@@ -150,14 +150,16 @@ class Spend:
         user = _USER.match(target)
         scope, subject = ("user", user.group(1)) if user else (target.lower(), "")
         if scope not in ("user", "default", "team"):
-            return AdminReply(f"`{target}` isn't a person (@name), `default` or `team`.")
+            return AdminReply(f"`{escape(target)}` isn't a person (@name), `default` or `team`.")
         if value.lower() == "reset":
             await self.store.clear_budget(scope, subject)
             return AdminReply(f"{_whose(scope, subject)} is back to the configured default.")
         try:
             micros = None if value.lower() == "none" else to_micros(parse_usd(value))
         except ValueError as exc:
-            return AdminReply(f"{exc}. Use a number of dollars such as `25`, or `none`.")
+            return AdminReply(
+                f"{escape(str(exc))}. Use a number of dollars such as `25`, or `none`."
+            )
         await self.store.set_budget(scope, subject, micros, by=admin_id)
         log.info("budget set scope=%s subject=%s micros=%s by=%s", scope, subject, micros, admin_id)
         figure = "no limit" if micros is None else f"{format_usd(micros)} a month"
