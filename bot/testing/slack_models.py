@@ -152,13 +152,21 @@ class StoredFile:
             "pretty_type": self.filetype.upper(),
             "user": self.user,
             "user_team": team_id,
+            "editable": False,
             "mode": "hosted",
             "is_external": False,
+            "external_type": "",
             "is_public": False,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
             "size": len(self.data),
             "url_private": base_url + self.path(team_id),
             "url_private_download": base_url + self.path(team_id, download=True),
+            "media_display_type": "unknown",
             "permalink": f"{base_url}/files/{self.user}/{self.id}/{quote(self.name, safe='')}",
+            "permalink_public": f"https://slack-files.com/{team_id}-{self.id}-{self.id[-6:].lower()}",
+            "has_rich_preview": False,
         }
 
 

@@ -300,6 +300,11 @@ class SlackStandIn:
             except SlackError:
                 return []
 
+    def im_with(self, user: str) -> str:
+        """The id of the bot's DM with `user` (opened if need be)."""
+        with self._lock:
+            return self._ws.open_im(user)[0].id
+
     def channel(self, channel_id: str) -> Channel:
         with self._lock:
             return copy.deepcopy(self._ws.channels[channel_id])
