@@ -64,11 +64,9 @@ class UploadFile:
         return self.content or b""
 
 
-def _method_of(request: HttpRequest) -> str:
-    return urlsplit(request.url).path.rsplit("/", 1)[-1]
+class _Repeatable(AsyncRetryHandler):
+    """Retries what the handler it is mixed into retries, except calls Slack may have done."""
 
-
-class _RepeatableServerErrors(AsyncServerErrorRetryHandler):
     async def _can_retry_async(
         self,
         *,
@@ -77,27 +75,19 @@ class _RepeatableServerErrors(AsyncServerErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        if _method_of(request) in NOT_REPEATABLE:
+        if urlsplit(request.url).path.rsplit("/", 1)[-1] in NOT_REPEATABLE:
             return False
         return await super()._can_retry_async(
             state=state, request=request, response=response, error=error
         )
 
 
-class _RepeatableConnectionErrors(AsyncConnectionErrorRetryHandler):
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if _method_of(request) in NOT_REPEATABLE:
-            return False
-        return await super()._can_retry_async(
-            state=state, request=request, response=response, error=error
-        )
+class _RepeatableServerErrors(_Repeatable, AsyncServerErrorRetryHandler):
+    pass
+
+
+class _RepeatableConnectionErrors(_Repeatable, AsyncConnectionErrorRetryHandler):
+    pass
 
 
 def make_client(
