@@ -30,6 +30,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "files.info": {"files:read"},
+    "files.delete": {"files:write"},
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
     "users.info": {"users:read"},
