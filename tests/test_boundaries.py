@@ -12,8 +12,8 @@ import pytest
 
 from bot.app import price_table
 from bot.config import ConfigError, Settings
-from bot.options import OptionError, parse_request
-from bot.pricing import to_micros
+from bot.options import OptionError, is_help, parse_request
+from bot.pricing import format_usd, gpt_image_2_prices, parse_usd, to_micros
 from bot.store import Admitted, NewJob, Refused, Store
 from tests.test_store import new_job
 
@@ -158,3 +158,62 @@ async def test_budgets_set_by_admins_win_over_the_configured_ones(store: Store) 
     await store.clear_budget("team", "")
     assert await store.budget_for("team", "", None) is None
     assert await store.budget_for("team", "", 7_000) == 7_000
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"),
+    [("25:13", "1440x752"), ("13:25", "752x1440"), ("22:15", "1248x848"), ("16:9", "1280x720")],
+)
+def test_an_aspect_ratio_gets_the_closest_size_near_one_megapixel(ratio: str, size: str) -> None:
+    assert str(parse_request(f"a cat --ar {ratio}").size) == size
+
+
+def test_options_taken_out_of_a_prompt_keep_its_paragraphs_and_single_spaces() -> None:
+    assert parse_request("a cat   --n 2   on a mat").prompt == "a cat on a mat"
+    assert parse_request("a cat\n\n--n 2 on a mat").prompt == "a cat\n\non a mat"
+    assert parse_request("a cat\n\n--n 2\non a mat").prompt == "a cat\n\non a mat"
+
+
+@pytest.mark.parametrize("text", ["", "help", "HELP", "-h", "--help", "—help", "–help"])
+def test_every_way_of_asking_for_help(text: str) -> None:
+    assert is_help(text)
+
+
+def test_dollars_print_exactly_under_100_and_in_cents_from_100() -> None:
+    assert format_usd(99_123_456) == "$99.123456"
+    assert format_usd(100_123_456) == "$100.12"
+    assert format_usd(1_234_567_890) == "$1,234.57"
+    assert format_usd(42_100) == "$0.0421" and format_usd(20_000_000) == "$20.00"
+
+
+def test_dollar_amounts_people_type() -> None:
+    assert parse_usd("0") == 0 and parse_usd("$0.50") == Decimal("0.50")
+    assert parse_usd("1,250") == Decimal("1250")
+    for text in ("-1", "lots", "nan"):
+        with pytest.raises(ValueError):
+            parse_usd(text)
+
+
+def test_a_size_between_rows_is_estimated_at_the_dearer_neighbour() -> None:
+    table = gpt_image_2_prices()
+    # Between 1024x1536 ($0.05) and 1920x1080 ($0.04); nothing further off counts.
+    assert table.per_image_usd("medium", 1600, 1104) == Decimal("0.05")
+    # As many pixels as a row: that row's price, whatever the shape.
+    assert table.per_image_usd("medium", 2048, 768) == Decimal("0.05")
+    assert table.per_image_usd("medium", 1536, 512) == Decimal("0.04")
+    assert table.per_image_usd("auto", 1024, 1024) == table.per_image_usd("high", 1024, 1024)
+    assert table.unit_price("some/other-model") == Decimal("1")
+
+
+def test_rows_from_a_price_file_take_their_place_by_pixels(tmp_path: Path) -> None:
+    table = price_table(
+        prices(tmp_path, '[per_image.medium]\n"1280x720" = 0.05\n"1024x1024" = 0\n')
+    )
+    assert table.per_image_usd("medium", 1200, 720) == Decimal("0.05")  # 1024x768 < it < 1280x720
+    assert table.per_image_usd("medium", 1024, 1024) == 0  # a free size is allowed
+    assert table.unit_price("some/other-model") == Decimal("1")
+
+
+async def test_a_person_without_a_budget_of_their_own_gets_the_configured_one(store: Store) -> None:
+    assert await store.budget_for("user", "U9", 5_000) == 5_000
+    assert await store.budget_for("user", "U9", None) is None
