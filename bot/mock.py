@@ -23,10 +23,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.fal import ModelProfile, ProfiledProvider
 from bot.jobs.polling import PollPlan, poll
 from bot.pricing import PriceTable
+from bot.profiles import ProfiledProvider, gpt_image_2
 from bot.provider import (
+    CancelOutcome,
     Finished,
     Generation,
     OutputImage,
@@ -34,6 +35,7 @@ from bot.provider import (
     RequestLost,
     Running,
     Submission,
+    SubmitGuard,
 )
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -45,13 +47,16 @@ class MockProvider(ProfiledProvider):
 
     def __init__(self, prices: PriceTable, *, delay: float = 2.0) -> None:
         # The same inputs as GPT Image 2 on fal, under endpoints of its own.
-        self.profile = ModelProfile("mock", "mock/generate", "mock/edit", prices)
+        self.profile = gpt_image_2(prices).with_endpoints("mock", "mock/generate", "mock/edit")
         self.prices = prices
         self.delay = delay
         self.submitted: list[dict[str, Any]] = []
         self._images: dict[str, bytes] = {}
+        self._cancelled: set[str] = set()
 
-    async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
+    async def submit(
+        self, endpoint_id: str, arguments: dict[str, Any], guard: SubmitGuard
+    ) -> Submission:
         request_id = f"mock-{int(time.time() * 1000)}-{secrets.token_hex(4)}"
         self.submitted.append({"endpoint_id": endpoint_id, "arguments": arguments})
         packed = base64.urlsafe_b64encode(json.dumps(arguments).encode()).decode()
@@ -63,6 +68,8 @@ class MockProvider(ProfiledProvider):
         )
 
     async def status(self, submission: Submission) -> QueueState:
+        if submission.request_id in self._cancelled:
+            return Finished("Request cancelled", "request_cancelled")
         submitted_ms = int(submission.request_id.split("-")[1])
         if time.time() * 1000 - submitted_ms >= self.delay * 1000:
             return Finished()
@@ -117,8 +124,15 @@ class MockProvider(ProfiledProvider):
     async def is_reachable(self, url: str) -> bool:
         return url in self._images
 
-    async def cancel(self, submission: Submission) -> bool:
-        return True
+    async def cancel(self, submission: Submission) -> CancelOutcome:
+        self._cancelled.add(submission.request_id)
+        return "requested"
+
+    async def bill(self, submission: Submission) -> Decimal | None:
+        return Decimal("0")
+
+    async def cost_micros(self, endpoint_id: str, units: Decimal) -> int:
+        return self.prices.cost_micros(endpoint_id, units)
 
     async def close(self) -> None:
         self._images.clear()
