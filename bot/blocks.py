@@ -61,11 +61,21 @@ class Failed:
 
 
 @dataclass(frozen=True)
-class Cancelled:
+class Cancelling:
+    """fal was asked to cancel; only its next status says whether it stopped before running."""
+
     by: str
 
 
-CardStatus = Starting | Waiting | InQueue | Generating | Uploading | Done | Failed | Cancelled
+@dataclass(frozen=True)
+class Cancelled:
+    by: str
+    note: str = "Nothing was charged."
+
+
+CardStatus = (
+    Starting | Waiting | InQueue | Generating | Uploading | Done | Failed | Cancelling | Cancelled
+)
 
 
 def status_line(status: CardStatus) -> str:
@@ -88,8 +98,10 @@ def status_line(status: CardStatus) -> str:
             return f":white_check_mark: Done in {seconds} s · {format_usd(cost)}{note}"
         case Failed(reason=reason):
             return f":warning: {reason}"
-        case Cancelled(by=by):
-            return f":no_entry_sign: Cancelled by <@{by}>. Nothing was charged."
+        case Cancelling(by=by):
+            return f":hourglass_flowing_sand: Cancelling for <@{by}>: waiting for fal to confirm…"
+        case Cancelled(by=by, note=note):
+            return f":no_entry_sign: Cancelled by <@{by}>. {note}"
     raise AssertionError(status)
 
 
