@@ -9,9 +9,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.periods import PeriodError, date_range, month_of
+from bot.periods import Period, PeriodError, date_range, month_of
 from bot.reports import Report, report_csv, report_table
 from bot.spend import build_report
 from bot.store import Store
@@ -46,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--by", choices=GROUPINGS, default="user")
     report.set_defaults(func=_report)
 
+    reconcile = commands.add_parser("reconcile", help="compare charges with fal's billing records")
+    reconcile.add_argument(
+        "--since", type=_date, help="first day, YYYY-MM-DD (default: this month)"
+    )
+    reconcile.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
+    reconcile.add_argument(
+        "--fix", action="store_true", help="settle differences to fal's figures, book the rest"
+    )
+    reconcile.set_defaults(func=_reconcile)
+
     demo = commands.add_parser("demo", help="try the bot offline: no keys, no network")
     demo.add_argument("--prompt", help="your own words for the first request")
     demo.add_argument("--html", action="store_true", help="also write a page of the conversation")
@@ -74,15 +85,7 @@ def _report(args: argparse.Namespace) -> int:
     if not path.exists():
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
     zone = settings.zone
-    today = datetime.now(zone).date()
-    if args.since is None and args.until is None:
-        period = month_of(datetime.now(UTC), zone)
-    else:
-        first = args.since or today.replace(day=1)
-        try:
-            period = date_range(first, args.until or today, zone)
-        except PeriodError as exc:
-            raise ConfigError(f"--since/--until: {exc}") from None
+    period = _period(args, zone)
 
     async def build() -> Report:
         store = await Store.open(path)
@@ -97,6 +100,24 @@ def _report(args: argparse.Namespace) -> int:
     else:
         print(report_table(report))
     return 0
+
+
+def _period(args: argparse.Namespace, zone: ZoneInfo) -> Period:
+    """--since/--until as a period in the zone (both days included); this month without them."""
+    today = datetime.now(zone).date()
+    if args.since is None and args.until is None:
+        return month_of(datetime.now(UTC), zone)
+    try:
+        return date_range(args.since or today.replace(day=1), args.until or today, zone)
+    except PeriodError as exc:
+        raise ConfigError(f"--since/--until: {exc}") from None
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from bot.reconcile import command
+
+    settings = load_settings()
+    return command(settings, _period(args, settings.zone), fix=args.fix)
 
 
 def _export_fal_hosts(settings: Settings) -> None:
