@@ -62,9 +62,11 @@ class Submitter:
     async def submit(
         self, endpoint_id: str, arguments: dict[str, Any], guard: SubmitGuard
     ) -> Submission:
-        unconfirmed = False
+        """Send the submit once, and again only when fal's records show it never arrived.
+        Unconfirmed when those records cannot be read: sending again could make fal run it
+        twice, and reconciliation finds it later if it did run."""
         if guard.since is not None:
-            found, unconfirmed = await self._look(endpoint_id, arguments, guard.since, guard, (0,))
+            found = await self._look(endpoint_id, arguments, guard.since, guard, (0,))
             if found is not None:
                 log.info("an earlier submit reached fal: adopted request=%s", found.request_id)
                 return found
@@ -75,19 +77,14 @@ class Submitter:
                 return await self._send(endpoint_id, arguments)
             except _Lost as lost:
                 log.warning("submit answer lost (%s); looking in fal's request history", lost)
-                found, failed = await self._look(
-                    endpoint_id, arguments, started, guard, LOOKUP_PAUSES
-                )
+                found = await self._look(endpoint_id, arguments, started, guard, LOOKUP_PAUSES)
                 if found is not None:
                     log.info("the lost submit reached fal: adopted request=%s", found.request_id)
                     return found
-                unconfirmed = unconfirmed or failed
             except _NotTaken as refused:
                 wait = refused.wait
             if number < SUBMIT_TRIES:
                 await asyncio.sleep(wait if wait is not None else backoff(number, 1.0, 10.0))
-        if unconfirmed:
-            raise Unconfirmed("fal did not answer, and its records could not say if it got it")
         raise Unavailable("fal did not take the request", detail=f"{SUBMIT_TRIES} tries")
 
     async def _send(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
@@ -120,9 +117,9 @@ class Submitter:
         since: datetime,
         guard: SubmitGuard,
         pauses: Sequence[float],
-    ) -> tuple[Submission | None, bool]:
-        """(the request fal's history has for these inputs and no other job owns, whether
-        fal's history could not be read)."""
+    ) -> Submission | None:
+        """The request fal's history has for these inputs that no other job owns, if any;
+        Unconfirmed when fal's history cannot be read."""
         schema = self.profile.schema_of(endpoint_id)
         for pause in pauses:
             await asyncio.sleep(pause)
@@ -135,15 +132,18 @@ class Submitter:
                 )
             except PlatformError as exc:
                 log.warning("fal's request history could not be read (%s)", exc.message)
-                return None, True
+                raise Unconfirmed(
+                    "fal did not answer, and its records could not say if it got the request",
+                    detail=exc.message,
+                ) from None
             for item in sorted(items, key=lambda i: i.sent_at or now):
                 inputs = item.json_input
                 if inputs is None or item.endpoint_id not in ("", endpoint_id):
                     continue
                 same = schema.same_request(arguments, inputs) if schema else inputs == arguments
                 if same and not await guard.taken(item.request_id):
-                    return self._adopted(endpoint_id, item.request_id), False
-        return None, False
+                    return self._adopted(endpoint_id, item.request_id)
+        return None
 
     def _adopted(self, endpoint_id: str, request_id: str) -> Submission:
         """A request known only by its id lives at fal's documented queue URLs, under the

@@ -23,7 +23,7 @@ from bot.testing.fal_standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack_standin import SlackStandIn
 from tests.helpers import query
-from tests.jobs import finished
+from tests.jobs import card_of, finished
 
 T2I = "openai/gpt-image-2"
 ADMIN = "U0ADMIN"
@@ -197,3 +197,30 @@ async def test_a_request_fal_billed_under_a_fallback_is_recorded_as_such(
     assert "billed by fal-ai/fallback" in out and "matched                  1" in out
     (row,) = query(tmp_path / "imagebot.db", "SELECT billed_endpoint FROM jobs")
     assert row["billed_endpoint"] == "fal-ai/fallback"
+
+
+async def test_a_lost_submit_fal_could_not_confirm_is_booked_to_its_person_later(
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
+) -> None:
+    """With fal's history unreadable, a submit whose answer was lost is not sent again (fal
+    may already run it): the person hears it is unconfirmed, and fal's bill reaches their
+    spend when reconciliation finds the request."""
+    fal.plan(FalBehaviour(outcome="submit_drop", fail_times=1, run_seconds=0.05))
+    unreadable = {"IMAGEBOT_FAL_API_URL": "https://127.0.0.1:9/v1"}
+    env = bot_env(slack, tmp_path, FAL_KEY=fal.key, **unreadable)
+    async with running_bot(slack, env) as bot:
+        await bot.driver.command("/image", "a lighthouse nobody heard back about --quality low")
+        (job,) = await finished(bot)
+    assert job.state == JobState.FAILED and job.error_kind == "unconfirmed"
+    assert job.charge_status == "released" and len(fal.requests) == 1
+    card = card_of(slack, job)
+    assert "could not say whether it got the request" in card
+    assert "Nothing was charged" not in card
+
+    await asyncio.to_thread(imagebot, tmp_path, fal, "reconcile", "--fix", *days())
+
+    lines = query(tmp_path / "imagebot.db", "SELECT line, user_id, amount_micros FROM charges")
+    assert [tuple(row) for row in lines] == [
+        ("job", "U0ALICE", 0),
+        ("extra_request", "U0ALICE", 42_100),
+    ]
