@@ -49,8 +49,8 @@ def failure_text(
         case "unconfirmed":
             return (
                 "fal did not answer, and its records could not say whether it got the request."
-                " Nothing is charged unless fal's records show it ran; if they do, the bill"
-                " reaches your spend when the bot next checks them. Try again in a few minutes."
+                " Nothing is charged unless fal's records show it ran; if they do, its bill"
+                " reaches your spend when they are next checked. Try again in a few minutes."
             )
         case "timeout" if charged_micros > 0:
             return f"fal took too long, so I cancelled it, but fal had already started. {charged}"
