@@ -5,17 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.blockkit import (
+    SECTION_TEXT,
+    button,
+    clip,
+    clip_plain,
+    context,
+    escape,
+    fallback,
+    message_blocks,
+    plain,
+    quote,
+    section,
+)
+from bot.blockkit import Block as Block
 from bot.pricing import format_usd
 from bot.store.records import Job
-
-Block = dict[str, Any]
 
 ACTION_CANCEL = "imagebot_cancel"
 ACTION_REGENERATE = "imagebot_regenerate"
 ACTION_HIGH_QUALITY = "imagebot_high_quality"
 ACTION_EDIT = "imagebot_edit"
 JOB_METADATA_TYPE = "imagebot_job"
-SECTION_LIMIT = 3000
+POST_METADATA_TYPE = "imagebot_post"
 
 
 @dataclass(frozen=True)
@@ -97,24 +109,13 @@ def status_line(status: CardStatus) -> str:
             note = " (estimate: fal reported no bill)" if estimated else ""
             return f":white_check_mark: Done in {seconds} s · {format_usd(cost)}{note}"
         case Failed(reason=reason):
-            return f":warning: {reason}"
+            # fal's words may be in the reason: never markup.
+            return f":warning: {escape(reason)}"
         case Cancelling(by=by):
             return f":hourglass_flowing_sand: Cancelling for <@{by}>: waiting for fal to confirm…"
         case Cancelled(by=by, note=note):
             return f":no_entry_sign: Cancelled by <@{by}>. {note}"
     raise AssertionError(status)
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _quote(text: str) -> str:
-    return "\n".join(f">{line}" if line else ">" for line in text.splitlines() or [""])
-
-
-def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def request_summary(job: Job) -> str:
@@ -128,59 +129,58 @@ def request_summary(job: Job) -> str:
     return " · ".join(parts)
 
 
-def card(job: Job, status: CardStatus) -> tuple[str, list[Block]]:
-    """The request card: who asked, what, the settings, the status, and what you can do next."""
+def card(job: Job, status: CardStatus, *, short: bool = False) -> tuple[str, list[Block]]:
+    """The request card: who asked, what, the settings, the status, and what you can do next.
+    The prompt is escaped and quoted before the section is clipped to Slack's limit, so no
+    prompt can make Slack refuse the card. `short` leaves out all but who asked and the status."""
     if job.kind == "edit":
         picked = f" of image {job.request.image_index}" if job.request.image_index else ""
         headline = f"<@{job.user_id}> asked for an edit{picked}"
     else:
         headline = f"<@{job.user_id}> asked for an image"
-    prompt = _quote(escape(clip(job.prompt, SECTION_LIMIT - len(headline) - 200)))
-    context = [{"type": "mrkdwn", "text": escape(request_summary(job))}]
-    if job.request.size_note:
-        context.append({"type": "mrkdwn", "text": escape(job.request.size_note)})
-    blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n{prompt}"}},
-        {"type": "context", "elements": context},
-        {"type": "section", "text": {"type": "mrkdwn", "text": status_line(status)}},
-    ]
+    status_block = section(status_line(status))
+    if short:
+        blocks = [section(f"*{headline}*"), status_block]
+    else:
+        notes = [escape(request_summary(job))]
+        if job.request.size_note:
+            notes.append(escape(job.request.size_note))
+        blocks = [
+            # Escaping and quoting only lengthen text: what is past the limit never shows.
+            section(f"*{headline}*\n{quote(escape(job.prompt[:SECTION_TEXT]))}"),
+            context(*notes),
+            status_block,
+        ]
     actions = _actions(job, status)
     if actions:
         blocks.append({"type": "actions", "block_id": f"job:{job.id}", "elements": actions})
-    fallback = f"{headline}: {clip(job.prompt, 200)} ({status_line(status)})"
-    return fallback, blocks
-
-
-def _button(text: str, action_id: str, job_id: str, style: str | None = None) -> Block:
-    button: Block = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": job_id,
-    }
-    if style:
-        button["style"] = style
-    return button
+    prompt = clip(escape(" ".join(job.prompt[:400].split())), 200)
+    return fallback(f"{headline}: {prompt} ({status_line(status)})"), message_blocks(blocks)
 
 
 def _actions(job: Job, status: CardStatus) -> list[Block]:
     if isinstance(status, Starting | Waiting | InQueue):
         # Only before fal starts: a running job is billed whether or not we wait for it.
-        return [_button("Cancel", ACTION_CANCEL, job.id, "danger")]
+        return [button("Cancel", ACTION_CANCEL, job.id, "danger")]
     if isinstance(status, Done):
-        buttons = [_button("Regenerate", ACTION_REGENERATE, job.id)]
+        buttons = [button("Regenerate", ACTION_REGENERATE, job.id)]
         if job.request.quality != "high":
-            buttons.append(_button("High quality", ACTION_HIGH_QUALITY, job.id))
-        buttons.append(_button("Edit", ACTION_EDIT, job.id, "primary"))
+            buttons.append(button("High quality", ACTION_HIGH_QUALITY, job.id))
+        buttons.append(button("Edit", ACTION_EDIT, job.id, "primary"))
         return buttons
     if isinstance(status, Failed) and job.kind == "generate":
-        return [_button("Try again", ACTION_REGENERATE, job.id)]
+        return [button("Try again", ACTION_REGENERATE, job.id)]
     return []
 
 
 def job_metadata(job_id: str, part: str) -> dict[str, Any]:
     """Tags a message with its job, so a restarted bot can find what it already posted."""
     return {"event_type": JOB_METADATA_TYPE, "event_payload": {"job_id": job_id, "part": part}}
+
+
+def post_metadata(nonce: str) -> dict[str, Any]:
+    """Tags any other message, so the bot can tell whether a post Slack left unanswered landed."""
+    return {"event_type": POST_METADATA_TYPE, "event_payload": {"post": nonce}}
 
 
 def image_file_name(job_id: str, index: int, output_format: str) -> str:
@@ -190,16 +190,22 @@ def image_file_name(job_id: str, index: int, output_format: str) -> str:
 
 def image_title(job: Job, index: int) -> str:
     prefix = f"{index}/{len(job.images)}: " if len(job.images) > 1 else ""
-    return clip(prefix + job.prompt.replace("\n", " "), 250) or f"image {index}"
+    return clip_plain(prefix + " ".join(job.prompt.split()), 250) or f"image {index}"
 
 
-def text_blocks(text: str) -> list[Block]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}]
+def image_alt_text(job: Job) -> str:
+    # files.getUploadURLExternal takes up to 1,000 characters of alt text.
+    return clip_plain(" ".join(job.prompt.split()), 1000) or "generated image"
 
 
 EDIT_MODAL = "imagebot_edit_modal"
 EDIT_INSTRUCTION_BLOCK = "instruction"
 EDIT_OPTIONS_BLOCK = "options"
+# Views reference (docs.slack.dev/reference/views): title, submit and close 24 characters;
+# input block label and hint 2,000; a plain_text_input placeholder 150.
+MODAL_TITLE = 24
+INPUT_LABEL = 2000
+PLACEHOLDER = 150
 
 
 def edit_modal(private_metadata: str, *, image_count: int = 1) -> dict[str, Any]:
@@ -211,29 +217,29 @@ def edit_modal(private_metadata: str, *, image_count: int = 1) -> dict[str, Any]
         "type": "modal",
         "callback_id": EDIT_MODAL,
         "private_metadata": private_metadata,
-        "title": {"type": "plain_text", "text": "Edit image"},
-        "submit": {"type": "plain_text", "text": "Edit"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": plain("Edit image", MODAL_TITLE),
+        "submit": plain("Edit", MODAL_TITLE),
+        "close": plain("Cancel", MODAL_TITLE),
         "blocks": [
             {
                 "type": "input",
                 "block_id": EDIT_INSTRUCTION_BLOCK,
-                "label": {"type": "plain_text", "text": "What should change?"},
+                "label": plain("What should change?", INPUT_LABEL),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": "value",
                     "multiline": True,
                     "min_length": 2,
                     "max_length": 3000,
-                    "placeholder": {"type": "plain_text", "text": "make the sky navy"},
+                    "placeholder": plain("make the sky navy", PLACEHOLDER),
                 },
             },
             {
                 "type": "input",
                 "block_id": EDIT_OPTIONS_BLOCK,
                 "optional": True,
-                "label": {"type": "plain_text", "text": "Options"},
-                "hint": {"type": "plain_text", "text": hint},
+                "label": plain("Options", INPUT_LABEL),
+                "hint": plain(hint, INPUT_LABEL),
                 "element": {"type": "plain_text_input", "action_id": "value"},
             },
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bot.blockkit import escape
 from bot.images import ImageRejected, PreparedImage, prepare_image
 from bot.intake import Intake, Requester
 from bot.options import ImageRequest, OptionError, parse_request
@@ -234,9 +235,12 @@ class Conversation:
             return exc.message
 
     async def _tell(self, who: Requester, thread_ts: str, key: str, text: str) -> None:
-        """A private answer in the thread, sent once however often Slack delivers the message."""
+        """A private answer in the thread, sent once however often Slack delivers the message.
+        It may quote a person's words (file names, options), so it is escaped: no mention in
+        it is live, even when it has to be posted in the thread for everyone."""
         if not await self.store.claim(f"{key}:answer", SEEN_TTL_SECONDS):
             return
+        text = escape(text)
         if who.response_url:
             await self.intake.tell(who, text)
             return

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.blocks import SECTION_LIMIT, Block, clip, escape
+from bot.blockkit import Block, context, escape, fields, header, message_blocks, text_blocks
 from bot.periods import Period
 from bot.pricing import format_usd, to_usd
 from bot.store.ledger import GROUPINGS, SpendRow
@@ -20,7 +20,6 @@ from bot.store.reconciliation import UNATTRIBUTED
 
 TOP_SPENDERS = 5
 TOP_GROUPS = 10
-_HEADER_LIMIT = 150
 _CSV_GROUP_COLUMNS = {"day": "day", "channel": "channel_id", "model": "model", "quality": "quality"}
 _GROUP_TITLES = {
     "day": "Busiest days",
@@ -102,19 +101,17 @@ def _totals(rows: Sequence[SpendRow], key: Callable[[SpendRow], str]) -> list[To
 
 def report_blocks(report: Report) -> list[Block]:
     """The report as a Slack message: totals, who spent most, and the grouping's top lines."""
-    title = f"Image spend: {report.period.label}"
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(title, _HEADER_LIMIT)}},
-        {
-            "type": "section",
-            "fields": [
-                _field("Total spend", format_usd(report.spend_micros)),
-                _field("Jobs", f"{report.jobs:,}"),
-                _field("Images", f"{report.images:,}"),
-                _field("Billed by fal", format_usd(report.billed_micros)),
-                _field("Estimated", format_usd(report.estimated_micros)),
-            ],
-        },
+        header(f"Image spend: {report.period.label}"),
+        fields(
+            [
+                ("Total spend", format_usd(report.spend_micros)),
+                ("Jobs", f"{report.jobs:,}"),
+                ("Images", f"{report.images:,}"),
+                ("Billed by fal", format_usd(report.billed_micros)),
+                ("Estimated", format_usd(report.estimated_micros)),
+            ]
+        ),
     ]
     notes = []
     if report.estimated_micros:
@@ -125,15 +122,15 @@ def report_blocks(report: Report) -> list[Block]:
             " jobs and not in the total yet."
         )
     if notes:
-        blocks.append(_context(" ".join(notes)))
+        blocks.append(context(" ".join(notes)))
     if not report.rows:
-        blocks.append(_section("No settled spend in this period."))
+        blocks += text_blocks("No settled spend in this period.")
     else:
-        blocks.append(_section(_spenders_text(report)))
+        blocks += text_blocks(_spenders_text(report))
         if report.by != "user":
-            blocks.append(_section(_groups_text(report)))
-    blocks.append(_context("Add `--csv` to get every row as a CSV file in your DM."))
-    return blocks
+            blocks += text_blocks(_groups_text(report))
+    blocks.append(context("Add `--csv` to get every row as a CSV file in your DM."))
+    return message_blocks(blocks)
 
 
 def _spenders_text(report: Report) -> str:
@@ -181,18 +178,6 @@ def _more(count: int, one: str, many: str) -> list[str]:
     if count <= 0:
         return []
     return [f"…and {count:,} more {one if count == 1 else many}"]
-
-
-def _field(label: str, value: str) -> Block:
-    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
 
 
 # --- CSV and text ----------------------------------------------------------------------------

@@ -6,61 +6,46 @@ into `SlackError` with a flag saying whether trying again can help.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import httpx
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks import JOB_METADATA_TYPE, Block, job_metadata
+from bot.blockkit import Block
+from bot.blocks import job_metadata, post_metadata
+from bot.slack_errors import PERMANENT_ERRORS, SlackError
+from bot.slack_files import FileHosts
 
 log = logging.getLogger(__name__)
 
-# Errors that no retry will fix: the place is gone, closed to us, or the request is wrong.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "msg_too_long",
-        "invalid_blocks",
-        "invalid_thread_ts",
-        "thread_not_found",
-        "message_not_found",
-        "cant_update_message",
-        "restricted_action",
-        "user_not_found",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "missing_scope",
-        "method_not_supported_for_channel_type",
-        "images_lost",
-    }
+__all__ = ["PERMANENT_ERRORS", "SlackError", "SlackOut", "UploadFile", "make_client"]
+
+# A 5xx or a dropped connection may follow a call Slack carried out ("it's possible some aspect
+# of the operation succeeded", Slack's Web API docs), so these are never repeated blindly:
+# `post` looks for the message first, and an upload's completion is checked by its file ids.
+NOT_REPEATABLE = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
 )
-
-
-class SlackError(Exception):
-    def __init__(self, code: str, method: str) -> None:
-        super().__init__(f"{method}: {code}")
-        self.code = code
-        self.method = method
-
-    @property
-    def permanent(self) -> bool:
-        return self.code in PERMANENT_ERRORS
+POST_RETRIES = (1.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -73,34 +58,61 @@ class UploadFile:
     path: Path | None = None
     content: bytes | None = None
 
-    def as_upload(self) -> dict[str, Any]:
-        source: dict[str, Any] = (
-            {"file": str(self.path)} if self.path else {"content": self.content}
+    async def read(self) -> bytes:
+        if self.path is not None:
+            return await asyncio.to_thread(self.path.read_bytes)
+        return self.content or b""
+
+
+class _Repeatable(AsyncRetryHandler):
+    """Retries what the handler it is mixed into retries, except calls Slack may have done."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if urlsplit(request.url).path.rsplit("/", 1)[-1] in NOT_REPEATABLE:
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
         )
-        return {"filename": self.filename, "title": self.title, "alt_txt": self.alt_text, **source}
+
+
+class _RepeatableServerErrors(_Repeatable, AsyncServerErrorRetryHandler):
+    pass
+
+
+class _RepeatableConnectionErrors(_Repeatable, AsyncConnectionErrorRetryHandler):
+    pass
 
 
 def make_client(
     token: str, base_url: str, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
-    """The Web API client, retrying 429s (honouring Retry-After) and 5xx answers.
+    """The Web API client, retrying 429s (honouring Retry-After: Slack did nothing) and 5xx
+    answers of calls that are safe to repeat.
 
     Without a session slack-sdk opens a new connection (and TLS handshake) for every call;
     the bot passes one long-lived session so calls reuse connections.
     """
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=60, session=session)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=4))
-    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=3))
-    return client
+    handlers: list[AsyncRetryHandler] = [
+        _RepeatableConnectionErrors(),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=4),
+        _RepeatableServerErrors(max_retry_count=3),
+    ]
+    return AsyncWebClient(
+        token=token, base_url=base_url, timeout=60, session=session, retry_handlers=handlers
+    )
 
 
 class SlackOut:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
-        api_host = urlsplit(str(client.base_url)).hostname or ""
-        self.file_hosts = frozenset({"files.slack.com", api_host})
-        # Redirects are not followed: they could carry the bot token to another host.
-        self._files = httpx.AsyncClient(timeout=60, follow_redirects=False)
+        self.files = FileHosts(client.token or "", str(client.base_url))
 
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
         # slack-sdk's per-method functions know which methods take JSON and which take forms.
@@ -109,7 +121,7 @@ class SlackOut:
             response = await call(**args)
         except SlackApiError as exc:
             code = str(exc.response.get("error", "unknown_error"))
-            raise SlackError(code, method) from None
+            raise SlackError(code, method, exc.response.status_code) from None
         except (SlackRequestError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SlackError(f"request_failed: {exc!r}"[:200], method) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
@@ -123,15 +135,33 @@ class SlackOut:
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> str:
-        args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
+        """Post once. Every post carries metadata; when Slack's answer leaves it unknown
+        whether the post landed, the conversation is searched for it before trying again."""
+        metadata = metadata or post_metadata(secrets.token_hex(8))
+        args: dict[str, Any] = {
+            "channel": channel,
+            "text": text,
+            "unfurl_links": False,
+            "metadata": metadata,
+        }
         if blocks is not None:
             args["blocks"] = blocks
         if thread_ts is not None:
             args["thread_ts"] = thread_ts
-        if metadata is not None:
-            args["metadata"] = metadata
-        data = await self._call("chat.postMessage", **args)
-        return str(data["ts"])
+        since = time.time() - 60
+        for pause in (*POST_RETRIES, None):
+            try:
+                data = await self._call("chat.postMessage", **args)
+                return str(data["ts"])
+            except SlackError as exc:
+                if not exc.uncertain or pause is None:
+                    raise
+                log.warning("post to %s unanswered (%s); looking for it", channel, exc.code)
+                landed = await self._find_post(channel, thread_ts, since, metadata)
+                if landed is not None:
+                    return landed
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     async def post_job_message(
         self, channel: str, text: str, blocks: list[Block], *, job_id: str, thread_ts: str | None
@@ -153,21 +183,59 @@ class SlackOut:
         self, channel: str, job_id: str, *, thread_ts: str | None, oldest: float
     ) -> str | None:
         """The ts of a card this bot posted for the job, if one exists (after a crash)."""
+        return await self._find_post(channel, thread_ts, oldest, job_metadata(job_id, "card"))
+
+    async def _find_post(
+        self, channel: str, thread_ts: str | None, oldest: float, metadata: dict[str, Any]
+    ) -> str | None:
         for message in await self._messages(channel, thread_ts, oldest):
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == JOB_METADATA_TYPE and payload.get("job_id") == job_id:
+            found = message.get("metadata") or {}
+            if (found.get("event_type"), found.get("event_payload")) == (
+                metadata["event_type"],
+                metadata["event_payload"],
+            ):
                 return str(message["ts"])
         return None
 
     async def find_job_files(self, channel: str, thread_ts: str, prefix: str) -> list[str]:
         """Ids of files already in the thread whose names start with the job's prefix."""
-        found: list[str] = []
+        return [file_id for file_id, _ in await self._files_in(channel, thread_ts, prefix)]
+
+    async def find_own_files(self, channel: str, prefix: str) -> list[tuple[str, str]]:
+        """(id, name) of files in the conversation whose names start with `prefix`, newest
+        first (deleted ones left out)."""
+        return await self._files_in(channel, None, prefix)
+
+    async def _files_in(
+        self, channel: str, thread_ts: str | None, prefix: str
+    ) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
         for message in await self._messages(channel, thread_ts, 0.0):
             for item in message.get("files") or []:
-                if str(item.get("name", "")).startswith(prefix):
-                    found.append(str(item["id"]))
+                name = str(item.get("name", ""))
+                if name.startswith(prefix) and item.get("mode") != "tombstone":
+                    found.append((str(item["id"]), name))
         return found
+
+    async def shared_in(self, file_ids: list[str], channel: str, within: float) -> bool:
+        """Wait (up to `within` seconds) until Slack lists every file as shared in `channel`.
+        A completed upload is shared a moment later (`shares` starts empty); False when a
+        file is unknown (never completed) or still not shared in time."""
+        deadline = time.monotonic() + within
+        pause = 0.25
+        while True:
+            try:
+                infos = [await self.file_info(file_id) for file_id in file_ids]
+            except SlackError as exc:
+                if exc.code == "file_not_found":
+                    return False
+                raise
+            if all(_shared(info, channel) for info in infos):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(pause)
+            pause = min(2.0, pause * 2)
 
     async def _messages(
         self, channel: str, thread_ts: str | None, oldest: float
@@ -190,30 +258,44 @@ class SlackOut:
 
     async def upload(
         self,
-        channel: str | None,
+        channel: str,
         thread_ts: str | None,
         files: Sequence[UploadFile],
         comment: str | None,
+        *,
+        completing: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> list[str]:
-        """Upload files in one message (into a thread, when given; nowhere, privately, when no
-        channel is given); returns Slack's file ids."""
-        uploads = [f.as_upload() for f in files]
-        try:
-            response = await self.client.files_upload_v2(
-                file_uploads=uploads, channel=channel, thread_ts=thread_ts, initial_comment=comment
+        """Upload files as one message in a conversation (a thread, when given); Slack's file
+        ids. files_upload_v2's steps are taken here so that `completing` can keep the ids
+        before the one step that shares them: Slack may share and still answer 5xx."""
+        entries = []
+        for item in files:
+            data = await item.read()
+            started = await self._call(
+                "files.getUploadURLExternal",
+                filename=item.filename,
+                length=len(data),
+                alt_txt=item.alt_text or None,
             )
-        except SlackApiError as exc:
-            raise SlackError(
-                str(exc.response.get("error", "unknown_error")), "files.upload"
-            ) from None
-        except (SlackRequestError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise SlackError(f"request_failed: {exc!r}"[:200], "files.upload") from None
-        return [str(item["id"]) for item in response.get("files") or []]
+            await self.files.send(str(started["upload_url"]), data)
+            entries.append({"id": str(started["file_id"]), "title": item.title})
+        ids = [entry["id"] for entry in entries]
+        if completing is not None:
+            await completing(ids)
+        await self._call(
+            "files.completeUploadExternal",
+            files=entries,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            initial_comment=comment,
+        )
+        return ids
 
     async def respond(
         self, response_url: str, text: str, blocks: list[Block] | None = None
     ) -> bool:
-        """An ephemeral answer through a command's response_url; False when it did not land."""
+        """An ephemeral answer through a command's response_url; False when it did not land
+        (Slack takes 5 answers within 30 minutes, then refuses)."""
         try:
             response = await AsyncWebhookClient(response_url).send(
                 text=text, blocks=blocks, response_type="ephemeral"
@@ -267,36 +349,23 @@ class SlackOut:
                 log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.code)
         await self.dm(user, text, blocks)
 
+    def trusted_file_url(self, url: str) -> bool:
+        return self.files.trusted(url)
+
     async def download(self, url: str, max_bytes: int) -> bytes:
-        """A person's file, fetched with the bot token, which goes to Slack's file hosts only."""
-        parts = urlsplit(url)
-        if parts.hostname not in self.file_hosts or parts.scheme not in ("https", "http"):
-            raise SlackError("untrusted_file_host", "files.download")
-        if parts.scheme == "http" and parts.hostname == "files.slack.com":
-            raise SlackError("untrusted_file_host", "files.download")
-        headers = {"Authorization": f"Bearer {self.client.token}"}
-        try:
-            async with self._files.stream("GET", url, headers=headers) as response:
-                if response.status_code != 200:
-                    raise SlackError(f"http_{response.status_code}", "files.download")
-                if response.headers.get("content-type", "").startswith("text/html"):
-                    raise SlackError("no_file_access", "files.download")
-                data = bytearray()
-                async for chunk in response.aiter_bytes(1 << 16):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise SlackError("file_too_large", "files.download")
-                return bytes(data)
-        except httpx.HTTPError as exc:
-            raise SlackError(f"request_failed: {exc!r}"[:200], "files.download") from None
+        """A person's file, fetched with the bot token (see bot.slack_files)."""
+        return await self.files.download(url, max_bytes)
 
     async def file_info(self, file_id: str) -> dict[str, Any]:
         data = await self._call("files.info", file=file_id)
         info = data.get("file")
         return dict(info) if isinstance(info, dict) else {}
 
+    async def delete_file(self, file_id: str) -> None:
+        await self._call("files.delete", file=file_id)
+
     async def close(self) -> None:
-        await self._files.aclose()
+        await self.files.close()
         if self.client.session is not None:
             await self.client.session.close()
 
@@ -310,3 +379,8 @@ class SlackOut:
 
     async def publish_home(self, user: str, view: dict[str, Any]) -> None:
         await self._call("views.publish", user_id=user, view=view)
+
+
+def _shared(info: dict[str, Any], channel: str) -> bool:
+    shares = info.get("shares") or {}
+    return any(channel in (shares.get(kind) or {}) for kind in ("public", "private"))

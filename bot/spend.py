@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.admins import Admins
-from bot.blocks import Block, escape, text_blocks
+from bot.blockkit import Block, clip, escape, text_blocks
 from bot.config import Settings
 from bot.periods import Period, PeriodError, month_of, next_month_start, parse_period
 from bot.pricing import format_usd, parse_usd, to_micros
@@ -86,12 +86,7 @@ class Spend:
         recent = await self.store.recent_charges(user_id, 5)
         if recent:
             lines.append("\n*Recent requests*")
-            for charge in recent:
-                prompt = charge.prompt.replace("\n", " ")
-                prompt = (prompt[:60] + "…") if len(prompt) > 60 else prompt
-                when = charge.created_at.astimezone(self.settings.zone)
-                shown = escape(prompt) or "(prompt removed)"
-                lines.append(f"• {when:%b} {when.day} · {shown} · {_cost(charge)}")
+            lines += [recent_line(charge, self.settings.zone) for charge in recent]
         text = "\n".join(lines)
         return text, text_blocks(text)
 
@@ -107,7 +102,7 @@ class Spend:
             return await self._report_command(user_id, words[1:])
         if words[0] == "budget":
             return await self._budget_command(user_id, words[1:])
-        return AdminReply(f"I don't know `{words[0]}`.\n{ADMIN_HELP}")
+        return AdminReply(f"I don't know `{escape(words[0])}`.\n{ADMIN_HELP}")
 
     async def report(self, period: Period, by: Grouping, *, names: bool = True) -> Report:
         report = await build_report(self.store, period, by, self.settings.zone)
@@ -129,7 +124,7 @@ class Spend:
         try:
             period = parse_period(" ".join(rest), self.store.clock(), self.settings.zone)
         except PeriodError as exc:
-            return AdminReply(str(exc))
+            return AdminReply(escape(str(exc)))
         report = await self.report(period, by)
         blocks = report_blocks(report)
         summary = f"Spend {period.label}: {format_usd(report.spend_micros)}"
@@ -155,14 +150,16 @@ class Spend:
         user = _USER.match(target)
         scope, subject = ("user", user.group(1)) if user else (target.lower(), "")
         if scope not in ("user", "default", "team"):
-            return AdminReply(f"`{target}` isn't a person (@name), `default` or `team`.")
+            return AdminReply(f"`{escape(target)}` isn't a person (@name), `default` or `team`.")
         if value.lower() == "reset":
             await self.store.clear_budget(scope, subject)
             return AdminReply(f"{_whose(scope, subject)} is back to the configured default.")
         try:
             micros = None if value.lower() == "none" else to_micros(parse_usd(value))
         except ValueError as exc:
-            return AdminReply(f"{exc}. Use a number of dollars such as `25`, or `none`.")
+            return AdminReply(
+                f"{escape(str(exc))}. Use a number of dollars such as `25`, or `none`."
+            )
         await self.store.set_budget(scope, subject, micros, by=admin_id)
         log.info("budget set scope=%s subject=%s micros=%s by=%s", scope, subject, micros, admin_id)
         figure = "no limit" if micros is None else f"{format_usd(micros)} a month"
@@ -230,6 +227,13 @@ async def build_report(store: Store, period: Period, by: Grouping, zone: ZoneInf
     """Settled spend of the period grouped `by`, without names (Slack knows those)."""
     rows = await store.spend_rows(period, by, zone)
     return Report(period, by, rows, {}, await store.held_micros(period))
+
+
+def recent_line(charge: RecentCharge, zone: ZoneInfo) -> str:
+    """One recent request in /image-usage: its prompt escaped, then cut short."""
+    when = charge.created_at.astimezone(zone)
+    shown = clip(escape(" ".join(charge.prompt.split())), 60) or "(prompt removed)"
+    return f"• {when:%b} {when.day} · {shown} · {_cost(charge)}"
 
 
 def budget_bar(used: int, budget: int) -> str:

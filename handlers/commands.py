@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from bot.blockkit import escape
 from bot.intake import Requester
 from bot.options import OptionError, help_text, is_help, parse_request
 from handlers.registrar import Registrar
@@ -35,7 +36,7 @@ def register(on: Registrar, services: Services) -> None:
         try:
             request = parse_request(text, default_quality=settings.default_quality)
         except OptionError as exc:
-            await ack(text=f":warning: {exc.message}", response_type="ephemeral")
+            await ack(text=f":warning: {escape(exc.message)}", response_type="ephemeral")
             return
         await ack()
         await services.intake.submit(requester(command), request, origin="command")

@@ -40,6 +40,12 @@ async def settled(bot: RunningBot, count: int, timeout: float = 20.0) -> list[Jo
             await asyncio.sleep(0.05)
 
 
+def through_the_cdn(slack: SlackStandIn) -> None:
+    """Every file came through Slack's redirect to its CDN, the token sent on both hops."""
+    hops = [(d.hop, d.granted) for d in slack.downloads]
+    assert hops and sorted(hops) == sorted([("file", True), ("cdn", True)] * (len(hops) // 2))
+
+
 async def delivered_image(bot: RunningBot, text: str = "a lighthouse") -> Job:
     await bot.driver.command("/image", text)
     (job,) = await settled(bot, 1)
@@ -113,6 +119,23 @@ async def test_mention_with_an_image_edits_it_once(
     (sent,) = record.arguments["image_urls"]
     assert base64.b64decode(sent.partition(",")[2]) == photo
     assert "mask_url" not in record.arguments
+    through_the_cdn(slack)
+
+
+async def test_files_served_without_a_redirect_work_too(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    slack.redirect_files = False
+    photo = make_png("direct", 320, 240)
+    shared = slack.host_file(photo, name="direct.png", mimetype="image/png")
+
+    await bot.driver.say(f"<@{slack.bot_user_id}> add a hat", files=[shared])
+
+    (job,) = await settled(bot, 1)
+    assert job.state == JobState.DELIVERED
+    (sent,) = fal.requests[0].arguments["image_urls"]
+    assert base64.b64decode(sent.partition(",")[2]) == photo
+    assert {d.hop for d in slack.downloads} == {"file"}
 
 
 async def test_several_images_go_as_references_and_mask_named_file_as_mask(
@@ -131,6 +154,7 @@ async def test_several_images_go_as_references_and_mask_named_file_as_mask(
     assert len(record.arguments["image_urls"]) == 2
     decoded = base64.b64decode(record.arguments["mask_url"].partition(",")[2])
     assert decoded == make_png("m", 256, 256)
+    through_the_cdn(slack)
 
 
 @pytest.mark.parametrize(
@@ -185,6 +209,7 @@ async def test_dm_text_generates_and_text_with_image_edits(
     assert [r.endpoint_id for r in fal.requests] == ["openai/gpt-image-2", EDIT]
     dm_uploads = [u for u in slack.uploads if u.completed and u.channel_id == dm.id]
     assert len(dm_uploads) == 2
+    through_the_cdn(slack)
 
 
 @pytest.mark.parametrize(
@@ -256,6 +281,7 @@ async def test_shortcut_opens_the_dialog_and_its_edit_lands_in_that_thread(
     assert record.arguments["quality"] == "low"
     assert base64.b64decode(record.arguments["image_urls"][0].partition(",")[2]) == photo
     assert [u.thread_ts for u in slack.uploads if u.completed] == [message["ts"]]
+    through_the_cdn(slack)
 
 
 async def test_dialog_with_bad_options_shows_the_error_in_place(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from bot.pricing import to_micros
 from bot.store import Job, JobState
 from bot.testing.fal_standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.slack_blocks import counted
 from bot.testing.slack_standin import SlackStandIn
 
 
@@ -61,7 +63,10 @@ async def test_image_is_acked_fast_and_lands_in_the_cards_thread(
     assert upload.channel_id == "C0GENERAL" and upload.thread_ts == card["ts"]
     record = fal.requests[0]
     assert upload.bytes == record.media[record.image_urls[0]]
-    in_thread = [m for m in slack.thread("C0GENERAL", card["ts"]) if m.get("files")]
+    # Slack shares a completed upload into the thread a moment later.
+    in_thread = await slack.wait_for(
+        lambda: [m for m in slack.thread("C0GENERAL", card["ts"]) if m.get("files")]
+    )
     assert [f["id"] for f in in_thread[0]["files"]] == [upload.file_id]
 
 
@@ -203,3 +208,59 @@ def _card_says(slack: SlackStandIn, words: str) -> str | None:
         if words in text:
             return text
     return None
+
+
+async def test_a_prompt_of_250_lines_of_markup_gets_a_valid_card_and_its_image(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    # Slack sends command text escaped; the bot unescapes it, escapes it again for the card
+    # and quotes every line: about 4,500 characters as Slack counts them, cut to fit.
+    await bot.driver.command("/image", "&lt;&amp;&gt;\n" * 250)
+
+    job = await wait_for_state(bot, JobState.DELIVERED)
+    assert job.prompt.startswith("<&>\n<&>")
+    assert [c.ok for c in slack.calls_to("chat.postMessage")] == [True]
+    card = next(m for m in slack.messages("C0GENERAL") if m["ts"] == job.card_ts)
+    section = card["blocks"][0]["text"]["text"]
+    assert section.startswith(
+        "*<@U0ALICE> asked for an image*\n>&lt;&amp;&gt;\n>"
+    ) and section.endswith("…")
+    assert counted(section, "mrkdwn") <= 3000
+    assert "Done in" in card_text(card)
+    assert [u.bytes for u in slack.uploads if u.completed] == [
+        fal.requests[0].media[fal.requests[0].image_urls[0]]
+    ]
+
+
+async def test_a_prompt_with_special_mentions_pings_nobody(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    await bot.driver.command(
+        "/image",
+        "a poster for &lt;!channel&gt; and &lt;!here&gt; by &lt;@U0BOB&gt; &lt;https://x|y&gt;",
+    )
+
+    await wait_for_state(bot, JobState.DELIVERED)
+    assert (
+        fal.requests[0].arguments["prompt"]
+        == "a poster for <!channel> and <!here> by <@U0BOB> <https://x|y>"
+    )
+    for call in slack.calls_to("chat.postMessage") + slack.calls_to("chat.update"):
+        sent = call.args["text"] + json.dumps(call.args["blocks"])
+        for live in ("<!channel>", "<!here>", "<@U0BOB>", "<https://x|y>"):
+            assert live not in sent
+        assert "&lt;!channel&gt;" in sent
+
+
+async def test_a_card_slack_refuses_is_explained_as_the_bots_fault_and_costs_nothing(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    slack.fail("chat.postMessage", "invalid_blocks")
+
+    await bot.driver.command("/image", "a red kite")
+
+    job = await wait_for_state(bot, JobState.FAILED)
+    assert job.charge_status == "released" and job.amount_micros == 0 and fal.requests == []
+    told = slack.responses[-1].body["text"]
+    assert "invalid_blocks" in told and "fault on my side" in told and "Nothing was charged" in told
+    assert "/invite" not in told

@@ -7,12 +7,14 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 
 from bot.logs import Redactor
 from bot.options import ImageRequest
@@ -20,6 +22,7 @@ from bot.slack import SlackError, SlackOut, make_client
 from bot.store import Admitted, NewJob, Store
 from bot.testing.fal_standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.images import make_png
 from bot.testing.slack_standin import SlackStandIn
 
 
@@ -60,8 +63,10 @@ def test_redactor_also_blanks_tracebacks() -> None:
     [
         "https://evil.example/files-pri/T0-F1/x.png",
         "https://files.slack.com.evil.example/x.png",
+        "https://notslack.com/x.png",
         "ftp://files.slack.com/x.png",
         "http://files.slack.com/x.png",
+        "http://127.0.0.1:9/api/x.png",  # the API host, but not SLACK_API_URL's origin
     ],
 )
 async def test_the_bot_token_goes_only_to_slack_file_hosts(url: str) -> None:
@@ -69,6 +74,89 @@ async def test_the_bot_token_goes_only_to_slack_file_hosts(url: str) -> None:
     with pytest.raises(SlackError) as caught:
         await slack.download(url, 1_000_000)
     assert caught.value.code == "untrusted_file_host"
+    await slack.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("https://files.slack.com/files-pri/T0-F1/x.png", True),
+        ("https://files-edge.slack.com/x.png", True),
+        ("https://a.slack-edge.com/x.png", True),
+        ("https://slack-files.com/T0-F1-abc", True),
+        ("https://slack.com/x.png", True),
+        ("https://SLACK-FILES.com/x.png", True),
+        ("https://api.example.test:8443/files/x.png", True),  # SLACK_API_URL's origin
+        ("https://api.example.test/files/x.png", False),  # same host, another port
+        ("https://slack.com.evil.example/x.png", False),
+        ("https://evilslack.com/x.png", False),
+        ("http://files.slack.com/x.png", False),
+    ],
+)
+async def test_slacks_own_hosts_and_the_api_origin_are_trusted(url: str, trusted: bool) -> None:
+    slack = SlackOut(make_client("xoxb-test-token", "https://api.example.test:8443/api/"))
+    assert slack.trusted_file_url(url) is trusted
+    await slack.close()
+
+
+@dataclass
+class ForeignHost:
+    """A server on another loopback address (Linux routes all of 127/8 to lo) that records
+    what it is sent: a host that is not Slack's."""
+
+    url: str
+    received: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def foreign_host() -> AsyncIterator[ForeignHost]:
+    host = ForeignHost("")
+
+    async def record(request: web.Request) -> web.Response:
+        host.received.append((request.path, dict(request.headers)))
+        return web.Response(body=make_png("taken", 32, 32), content_type="image/png")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.2", 0).start()
+    host.url = f"http://127.0.0.2:{runner.addresses[0][1]}"
+    try:
+        yield host
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_redirect_off_slack_is_refused_before_anything_is_sent(
+    slack: SlackStandIn, foreign_host: ForeignHost
+) -> None:
+    shared = slack.host_file(make_png("x", 64, 64), name="x.png", mimetype="image/png")
+    slack.cdn_base = foreign_host.url
+    out = SlackOut(make_client(slack.bot_token, slack.api_url))
+    try:
+        with pytest.raises(SlackError) as caught:
+            await out.download(shared["url_private_download"], 1_000_000)
+    finally:
+        await out.close()
+    assert caught.value.code == "untrusted_file_host"
+    assert foreign_host.received == []
+    assert [(d.hop, d.granted) for d in slack.downloads] == [("file", True)]
+
+
+async def test_an_edit_whose_file_redirects_off_slack_never_sends_the_token_there(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn, foreign_host: ForeignHost
+) -> None:
+    shared = slack.host_file(make_png("x", 64, 64), name="holiday.png", mimetype="image/png")
+    slack.cdn_base = foreign_host.url
+
+    await bot.driver.say(f"<@{slack.bot_user_id}> make it snow", files=[shared])
+    await bot.idle()
+
+    (told,) = slack.ephemerals
+    assert "couldn't fetch `holiday.png`" in told["text"] and "untrusted_file_host" in told["text"]
+    assert foreign_host.received == []
+    assert fal.requests == [] and await bot.store.jobs() == []
 
 
 async def test_channel_allow_list(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> None:

@@ -136,8 +136,14 @@ async def test_files_upload_v2_into_thread(standin: SlackStandIn, client: AsyncW
     assert all(u.completed and u.channel_id == GENERAL for u in uploads)
     assert all(u.thread_ts == parent["ts"] for u in uploads)
 
-    thread = standin.thread(GENERAL, parent["ts"])
+    # Slack shares a completed upload a moment later: not in the thread, not listed, yet.
+    assert len(standin.thread(GENERAL, parent["ts"])) == 1
+    first_id = answer["files"][0]["id"]
+    assert (await client.files_info(file=first_id))["file"]["shares"] == {}
+    thread = await standin.wait_for(lambda: (t := standin.thread(GENERAL, parent["ts"]))[1:] and t)
     assert len(thread) == 2
+    shares = (await client.files_info(file=first_id))["file"]["shares"]
+    assert [s["ts"] for s in shares["public"][GENERAL]] == [thread[1]["ts"]]
     shared = thread[1]
     assert shared["text"] == "here they are"
     assert [f["name"] for f in shared["files"]] == ["one.png", "two.txt"]
@@ -155,7 +161,10 @@ async def test_files_upload_v2_into_thread(standin: SlackStandIn, client: AsyncW
         async with session.get(first["url_private"]) as res:
             assert res.status == 200
             assert res.content_type == "text/html"
-    assert [d.granted for d in standin.downloads] == [True, True, False]
+    # Each URL answers with a redirect to the CDN, which wants the token too.
+    assert [(d.hop, d.granted) for d in standin.downloads] == [
+        ("file", True), ("cdn", True), ("file", True), ("cdn", True), ("file", False),
+    ]  # fmt: skip
 
 
 async def test_hosted_file_download(standin: SlackStandIn) -> None:
@@ -333,7 +342,8 @@ async def test_replies_pagination(standin: SlackStandIn, client: AsyncWebClient)
 
 
 async def test_views_open_trigger_rules(standin: SlackStandIn, client: AsyncWebClient) -> None:
-    view = {"type": "modal", "title": {"type": "plain_text", "text": "Draw"}, "blocks": []}
+    hello = [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Draw"}, "blocks": hello}
     assert await api_error(client.views_open(trigger_id="", view=view)) == "invalid_trigger_id"
     assert await api_error(client.views_open(trigger_id="1.2.3", view=view)) == (
         "invalid_trigger_id"
@@ -346,7 +356,7 @@ async def test_views_open_trigger_rules(standin: SlackStandIn, client: AsyncWebC
     )
     stale = standin.trigger_id(ttl=-1.0)
     assert await api_error(client.views_open(trigger_id=stale, view=view)) == ("expired_trigger_id")
-    home = {"type": "home", "blocks": []}
+    home = {"type": "home", "blocks": hello}
     await client.views_publish(user_id="U0ALICE", view=home)
     assert [(v.method, v.view["type"]) for v in standin.views] == [
         ("views.open", "modal"),
@@ -429,3 +439,138 @@ async def test_context_manager_and_wait_for() -> None:
         await client.chat_postMessage(channel=GENERAL, text="now")
         calls = await standin.wait_for(lambda: standin.calls_to("chat.postMessage"))
         assert calls[0].args["channel"] == GENERAL
+
+
+def section(text: str) -> dict[str, object]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+@pytest.mark.parametrize(
+    ("blocks", "where"),
+    [
+        ([section("x" * 3001)], "/blocks/0"),
+        ([section("&" * 601)], "/blocks/0/text"),  # a raw & is stored as &amp;: 3,005
+        ([section(">" * 751)], "/blocks/0/text"),  # a quote mark is stored as &gt;
+        ([section("😀" * 1501)], "/blocks/0/text"),  # two UTF-16 units each
+        ([section("")], "/blocks/0/text"),
+        ([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}], "/blocks/0"),
+        ([{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}], "/blocks/0"),
+        ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}], "fields/0"),
+        ([{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}], "elements/0"),
+        ([{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}], "/blocks/0"),
+        ([section("x")] * 51, "/blocks"),
+        ([section("a") | {"block_id": "b"}, section("b") | {"block_id": "b"}], "/blocks/1/block_id"),
+        (
+            [{"type": "actions", "elements": [{"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "b" * 76}}]}],
+            "/blocks/0",
+        ),
+        ([{"type": "image", "image_url": "https://example.com/x.png", "alt_text": "a" * 2001}], "alt_text"),
+        ([{"type": "no_such_block"}], "/blocks/0"),
+    ],
+    ids=[
+        "section 3001", "escaped ampersands", "quote marks", "astral characters", "empty text",
+        "header 151", "mrkdwn header", "field 2001", "context 3001", "11 context elements",
+        "51 blocks", "duplicate block_id", "button 76", "alt_text 2001", "unknown type",
+    ],
+)  # fmt: skip
+async def test_blocks_past_slacks_limits_are_refused(
+    standin: SlackStandIn, client: AsyncWebClient, blocks: list[dict[str, object]], where: str
+) -> None:
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel=GENERAL, text="x", blocks=blocks)
+    assert info.value.response["error"] == "invalid_blocks"
+    assert where in info.value.response["errors"][0]
+    assert standin.messages(GENERAL) == []
+
+
+async def test_blocks_at_slacks_limits_are_accepted(client: AsyncWebClient) -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+        section("&amp;" * 600),
+        section("😀" * 1500),
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3000}] * 10},
+        *[section("x")] * 45,
+    ]
+    await client.chat_postMessage(channel=GENERAL, text="x", blocks=blocks)
+    view = {"type": "home", "blocks": [section("x")] * 100}
+    await client.views_publish(user_id="U0ALICE", view=view)
+    with pytest.raises(SlackApiError) as info:
+        await client.views_publish(
+            user_id="U0ALICE", view={"type": "home", "blocks": [section("x")] * 101}
+        )
+    assert info.value.response["error"] == "invalid_blocks"
+
+
+async def test_an_image_from_a_slack_file_must_be_shared_where_the_viewer_sees_it(
+    standin: SlackStandIn, client: AsyncWebClient
+) -> None:
+    def home(file_id: str) -> dict[str, object]:
+        image = {"type": "image", "slack_file": {"id": file_id}, "alt_text": "chart"}
+        return {"type": "home", "blocks": [image]}
+
+    unshared = await client.files_upload_v2(content=PNG, filename="chart.png")
+    bob_dm = (await client.conversations_open(users="U0BOB"))["channel"]["id"]
+    in_dm = await client.files_upload_v2(content=PNG, filename="chart.png", channel=bob_dm)
+    # Until Slack has shared it (a moment after the upload), it cannot be shown.
+    early = client.views_publish(user_id="U0BOB", view=home(in_dm["file"]["id"]))
+    assert await api_error(early) == "invalid_blocks"
+    await standin.wait_for(lambda: standin.messages(bob_dm))
+
+    await client.views_publish(user_id="U0BOB", view=home(in_dm["file"]["id"]))
+    for user, file_id in (("U0BOB", unshared["file"]["id"]), ("U0ALICE", in_dm["file"]["id"])):
+        refused = client.views_publish(user_id=user, view=home(file_id))
+        assert await api_error(refused) == "invalid_blocks"
+    text = standin.host_file(b"notes", name="notes.txt", mimetype="text/plain")
+    standin.add_message(GENERAL, "notes", files=[text])
+    assert await api_error(client.views_publish(user_id="U0BOB", view=home(text["id"]))) == (
+        "invalid_blocks"
+    )
+    photo = standin.host_file(PNG, name="cat.png", mimetype="image/png")
+    standin.add_message(GENERAL, "a cat", files=[photo])
+    by_url = {"type": "image", "slack_file": {"url": photo["url_private"]}, "alt_text": "cat"}
+    await client.chat_postMessage(channel=GENERAL, text="cat", blocks=[by_url])
+    assert [v.user_id for v in standin.views] == ["U0BOB"]
+
+
+async def test_a_deleted_file_leaves_a_tombstone(
+    standin: SlackStandIn, client: AsyncWebClient
+) -> None:
+    done = await client.files_upload_v2(content=PNG, filename="x.png", channel=GENERAL)
+    await standin.wait_for(lambda: standin.messages(GENERAL))
+    await client.files_delete(file=done["file"]["id"])
+    assert standin.messages(GENERAL)[0]["files"] == [
+        {"id": done["file"]["id"], "mode": "tombstone"}
+    ]
+    assert await api_error(client.files_info(file=done["file"]["id"])) == "file_not_found"
+    theirs = standin.host_file(PNG, name="theirs.png", mimetype="image/png")
+    assert await api_error(client.files_delete(file=theirs["id"])) == "cant_delete_file"
+
+
+async def test_a_server_error_may_follow_a_call_that_landed(
+    standin: SlackStandIn, client: AsyncWebClient
+) -> None:
+    standin.server_error("chat.postMessage", landed=True)
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel=GENERAL, text="maybe")
+    assert info.value.response.status_code == 500
+    assert [m["text"] for m in standin.messages(GENERAL)] == ["maybe"]
+
+
+async def test_a_response_url_takes_five_answers_within_thirty_minutes(
+    standin: SlackStandIn,
+) -> None:
+    body = {"text": "hi", "response_type": "ephemeral"}
+    many, late = standin.response_url(), standin.response_url()
+    async with aiohttp.ClientSession() as session:
+        statuses = []
+        for _ in range(6):
+            async with session.post(many, json=body) as res:
+                statuses.append((res.status, await res.text()))
+        standin.advance(29 * 60)
+        async with session.post(late, json=body) as res:
+            assert res.status == 200
+        standin.advance(2 * 60)
+        async with session.post(late, json=body) as res:
+            assert (res.status, await res.text()) == (404, "expired_url")
+    assert statuses == [(200, "ok")] * 5 + [(404, "used_url")]

@@ -72,7 +72,9 @@ async def test_reports_in_slack_and_on_the_command_line_show_the_billed_cost(
 
     await bot.driver.command("/image-admin", "report --csv", user=ADMIN)
     upload = await slack.wait_for(
-        lambda: next((u for u in slack.uploads if u.filename.endswith(".csv")), None)
+        lambda: next(
+            (u for u in slack.uploads if u.filename.endswith(".csv") and u.completed), None
+        )
     )
     dm = slack.channel(upload.channel_id)
     assert dm.is_im and dm.user == ADMIN

@@ -133,16 +133,29 @@ class Card:
     async def _edit(self, status: CardStatus, *, raise_errors: bool = False) -> None:
         if self.job.card_ts is None:
             return
-        text, blocks = card(self.job, status)
         self._last_edit = time.monotonic()
         try:
-            await self._slack.update(self.job.channel_id, self.job.card_ts, text, blocks)
+            await self._update(status)
         except SlackError as exc:
             log.warning("card update failed job=%s error=%s", self.job.id, exc.code)
             if raise_errors:
                 raise
             return
         self._shown = status
+
+    async def _update(self, status: CardStatus) -> None:
+        assert self.job.card_ts is not None
+        text, blocks = card(self.job, status)
+        try:
+            await self._slack.update(self.job.channel_id, self.job.card_ts, text, blocks)
+        except SlackError as exc:
+            if exc.code != "invalid_blocks":
+                raise
+            # Cards are built within Slack's limits; should Slack still refuse one, the short
+            # card (who asked, and how it stands) keeps the person informed.
+            log.error("Slack refused a card job=%s; showing the short card", self.job.id)
+            text, blocks = card(self.job, status, short=True)
+            await self._slack.update(self.job.channel_id, self.job.card_ts, text, blocks)
 
 
 def final_status(job: Job) -> CardStatus:

@@ -2,8 +2,10 @@
 
 Images are fetched as soon as fal has them (fal keeps results minutes to an hour) and wait in a
 spool folder until Slack has them, so a failed or interrupted upload can be retried, after a
-restart too. Files carry the job id in their names: a resumed job looks in the thread for files
-an interrupted upload may already have shared before uploading again.
+restart too. Before an upload is completed its file ids are stored; a resumed job asks Slack
+about those ids (Slack shares a completed upload into the thread only after a moment, so the
+thread alone can miss it) and looks in the thread for files named with the job id, before
+uploading again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from bot.blocks import image_file_name, image_title
+from bot.blocks import image_alt_text, image_file_name, image_title
 from bot.provider import Generation, ImageProvider, ProviderError
 from bot.slack import SlackError, SlackOut, UploadFile
 from bot.store import Job, ResultImage, Store
@@ -26,6 +28,8 @@ UPLOAD_BACKOFF = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # its buffers: a few of each at a time keep the bot small however many jobs finish together.
 UPLOADS_AT_ONCE = 8
 DOWNLOADS_AT_ONCE = 16
+# How long a completed upload may take to show in its thread before it counts as not shared.
+SHARE_WAIT_SECONDS = 30.0
 
 
 class Undeliverable(Exception):
@@ -78,15 +82,33 @@ class Delivery:
         assert job.card_ts is not None
         thread = job.thread_ts or job.card_ts
         if job.upload_started:
-            prefix = f"imagebot-{job.id}-"
-            found = await self.slack.find_job_files(job.channel_id, thread, prefix)
-            if len(found) >= len(job.images):
-                log.info("upload had landed before a restart job=%s files=%d", job.id, len(found))
-                return found
+            landed = await self._landed(job, thread)
+            if landed is not None:
+                log.info("upload had landed before job=%s files=%d", job.id, len(landed))
+                return landed
         files = [await self._file(job, index, image) for index, image in enumerate(job.images, 1)]
         async with self._uploads:
             await self.store.mark_upload_started(job.id)
-            return await self.slack.upload(job.channel_id, thread, files, None)
+
+            async def completing(file_ids: list[str]) -> None:
+                await self.store.mark_upload_completing(job.id, file_ids)
+
+            return await self.slack.upload(
+                job.channel_id, thread, files, None, completing=completing
+            )
+
+    async def _landed(self, job: Job, thread: str) -> list[str] | None:
+        """The files of an earlier attempt (before a crash, or answered with a 5xx), if Slack
+        has them: in the thread by name, or completed under the ids stored before completing."""
+        found = await self.slack.find_job_files(job.channel_id, thread, f"imagebot-{job.id}-")
+        if len(found) >= len(job.images):
+            return found
+        ids = job.slack_file_ids
+        if ids and await self.slack.shared_in(ids, job.channel_id, SHARE_WAIT_SECONDS):
+            return ids
+        if ids:
+            log.warning("earlier upload never showed in its thread job=%s", job.id)
+        return None
 
     async def _file(self, job: Job, index: int, image: ResultImage) -> UploadFile:
         name = image_file_name(job.id, index, job.request.output_format)
@@ -98,8 +120,9 @@ class Delivery:
                 await self.provider.download(image.url, path)
             except ProviderError:
                 raise SlackError("images_lost", "files.upload") from None
-        alt = job.prompt[:1000] or "generated image"
-        return UploadFile(filename=name, title=image_title(job, index), alt_text=alt, path=path)
+        return UploadFile(
+            filename=name, title=image_title(job, index), alt_text=image_alt_text(job), path=path
+        )
 
     def drop(self, job_id: str) -> None:
         shutil.rmtree(self.spool / job_id, ignore_errors=True)

@@ -75,6 +75,8 @@ def failure_text(
 
 def undeliverable_text(code: str, *, before_start: bool) -> str:
     """Why the bot cannot post where it was asked."""
+    if code in _OUR_FAULT:
+        return _our_fault_text(code, before_start=before_start)
     where = {
         "not_in_channel": "I'm not a member of that channel",
         "channel_not_found": "I can't see that conversation (private channels need an invite)",
@@ -90,4 +92,21 @@ def undeliverable_text(code: str, *, before_start: bool) -> str:
     return (
         f"Your image was made but I couldn't post it: {where}. fal billed it, so it counts"
         " toward your spend. Invite me back (or DM me) and press Regenerate to get a new one."
+    )
+
+
+# Slack refused what the bot built: nothing the person can change, so no invite advice.
+_OUR_FAULT = frozenset({"invalid_blocks", "msg_too_long", "invalid_metadata_format"})
+
+
+def _our_fault_text(code: str, *, before_start: bool) -> str:
+    refused = f"Slack refused the message I built for it ({code}). That's a fault on my side"
+    if before_start:
+        return (
+            f"I couldn't start your image: {refused}, not yours; please tell an admin."
+            f" {_NOTHING_CHARGED}"
+        )
+    return (
+        f"Your image was made but I couldn't post it: {refused}, not yours; please tell an"
+        " admin. fal billed it, so it counts toward your spend."
     )

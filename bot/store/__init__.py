@@ -250,6 +250,13 @@ class Store:
     async def mark_upload_started(self, job_id: str) -> None:
         await self._update(job_id, "upload_started = 1", ())
 
+    async def mark_upload_completing(self, job_id: str, file_ids: list[str]) -> None:
+        """The ids of files about to be shared into the job's thread: a resumed upload asks
+        Slack about them, since a share shows in the thread only some time after it."""
+        await self._update(
+            job_id, "upload_started = 1, slack_files_json = ?", (json.dumps(file_ids),)
+        )
+
     async def mark_delivered(self, job_id: str, file_ids: list[str]) -> bool:
         return await self._move(
             job_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +15,8 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.testing.slack_standin import SlackStandIn
+
+APP_ID = "A0IMAGEBOT"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class SlackDriver:
             text = await response.text()
             return Reply(response.status, text, time.monotonic() - started)
 
+    # --- payloads in the shapes Slack publishes (tests/contract holds them, with sources) ----
+
     def command_body(
         self, command: str, text: str, *, user: str = "U0ALICE", channel: str = "C0GENERAL"
     ) -> str:
@@ -68,16 +73,17 @@ class SlackDriver:
                 "token": "unused-verification-token",
                 "team_id": self.slack.team_id,
                 "team_domain": "imagebot-test",
+                "enterprise_id": "E0TEST",
+                "enterprise_name": "Imagebot Test Org",
                 "channel_id": channel,
                 "channel_name": "general",
                 "user_id": user,
                 "user_name": user.lower(),
                 "command": command,
                 "text": text,
-                "api_app_id": "A0IMAGEBOT",
-                "is_enterprise_install": "false",
                 "response_url": self.slack.response_url(),
                 "trigger_id": self.slack.trigger_id(ttl=None),
+                "api_app_id": APP_ID,
             }
         )
 
@@ -91,14 +97,22 @@ class SlackDriver:
         envelope = {
             "token": "unused-verification-token",
             "team_id": self.slack.team_id,
-            "api_app_id": "A0IMAGEBOT",
+            "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or "Ev" + secrets.token_hex(5).upper(),
             "event_time": int(time.time()),
             "authorizations": [
-                {"team_id": self.slack.team_id, "user_id": self.slack.bot_user_id, "is_bot": True}
+                {
+                    "enterprise_id": None,
+                    "team_id": self.slack.team_id,
+                    "user_id": self.slack.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
             ],
+            "is_ext_shared_channel": False,
+            "event_context": "4-" + secrets.token_hex(8),
         }
         return json.dumps(envelope)
 
@@ -124,7 +138,13 @@ class SlackDriver:
             "team_id": self.slack.team_id,
         }
 
-    # --- payloads shaped like Slack's ------------------------------------------------------
+    def team_block(self) -> dict[str, str]:
+        return {
+            "id": self.slack.team_id,
+            "domain": "imagebot-test",
+            "enterprise_id": "E0TEST",
+            "enterprise_name": "Imagebot Test Org",
+        }
 
     def message_event(
         self,
@@ -134,23 +154,51 @@ class SlackDriver:
         channel_type: str = "channel",
         kind: str = "message",
     ) -> dict[str, Any]:
-        """The event Slack sends for a stored message (one the stand-in holds)."""
-        event = {
+        """The event Slack sends for a stored message: a `message` (with files, the
+        `file_share` shape) or an `app_mention`."""
+        ts, text = message["ts"], message.get("text", "")
+        event: dict[str, Any] = {
             "type": kind,
             "channel": channel,
             "user": message.get("user"),
-            "text": message.get("text", ""),
-            "ts": message["ts"],
-            "event_ts": message["ts"],
-            "team": self.slack.team_id,
+            "text": text,
+            "ts": ts,
+            "event_ts": ts,
         }
         if kind == "message":
             event["channel_type"] = channel_type
-        for key in ("thread_ts", "files", "bot_id", "subtype"):
+        if message.get("files"):
+            event.update(files=message["files"], upload=False)
+            if kind == "message":
+                event.update(
+                    display_as_bot=False,
+                    blocks=_rich_text(text),
+                    client_msg_id=str(uuid.uuid4()),
+                    subtype="file_share",
+                )
+        if message.get("thread_ts") not in (None, ts):
+            event.update(
+                thread_ts=message["thread_ts"], parent_user_id=message.get("parent_user_id")
+            )
+        for key in ("bot_id", "subtype"):
             if message.get(key) is not None:
                 event[key] = message[key]
-        if message.get("files") and "subtype" not in event:
-            event["subtype"] = "file_share"
+        return event
+
+    def home_opened(self, user: str) -> dict[str, Any]:
+        """`app_home_opened` for the Home tab, with the view last published there, if any."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": self.slack.im_with(user),
+            "event_ts": f"{time.time():.6f}",
+            "tab": "home",
+        }
+        published = [
+            v for v in self.slack.views if v.method == "views.publish" and v.user_id == user
+        ]
+        if published:
+            event["view"] = {"id": published[-1].view_id, **published[-1].view}
         return event
 
     async def say(
@@ -186,18 +234,24 @@ class SlackDriver:
         payload = {
             "type": "block_actions",
             "user": self.user_block(user),
-            "api_app_id": "A0IMAGEBOT",
+            "api_app_id": APP_ID,
             "token": "unused-verification-token",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
             "trigger_id": self.slack.trigger_id(ttl=None),
-            "team": {"id": self.slack.team_id, "domain": "imagebot-test"},
+            "team": self.team_block(),
             "channel": {"id": channel, "name": channel.lower()},
-            "message": {"type": "message", "ts": message_ts},
+            "message": {"type": "message", "ts": message_ts, "user": self.slack.bot_user_id},
             "response_url": self.slack.response_url(),
             "actions": [
                 {
                     "action_id": action_id,
                     "block_id": f"job:{value}",
+                    "text": {"type": "plain_text", "text": action_id, "emoji": True},
                     "value": value,
                     "type": "button",
                     "action_ts": f"{time.time():.6f}",
@@ -219,8 +273,8 @@ class SlackDriver:
             "type": "message_action",
             "token": "unused-verification-token",
             "action_ts": f"{time.time():.6f}",
-            "team": {"id": self.slack.team_id, "domain": "imagebot-test"},
-            "user": self.user_block(user),
+            "team": self.team_block(),
+            "user": {"id": user, "name": user.lower()},
             "channel": {"id": channel, "name": channel.lower()},
             "callback_id": callback_id,
             "trigger_id": trigger,
@@ -233,23 +287,46 @@ class SlackDriver:
     async def submit_view(
         self, view: dict[str, Any], values: dict[str, str | None], *, user: str = "U0ALICE"
     ) -> Reply:
+        """Submit a modal: `view` is the one opened (its id added), `values` by block id."""
         state = {
             block: {"value": {"type": "plain_text_input", "value": value}}
             for block, value in values.items()
         }
+        view_id = view.get("id") or "V" + secrets.token_hex(4).upper()
         payload = {
             "type": "view_submission",
-            "team": {"id": self.slack.team_id, "domain": "imagebot-test"},
+            "team": self.team_block(),
             "user": self.user_block(user),
-            "api_app_id": "A0IMAGEBOT",
+            "api_app_id": APP_ID,
             "token": "unused-verification-token",
             "trigger_id": self.slack.trigger_id(ttl=None),
             "view": {
-                **view,
-                "id": view.get("id") or "V" + secrets.token_hex(4).upper(),
+                "id": view_id,
                 "team_id": self.slack.team_id,
+                "type": "modal",
+                "blocks": view.get("blocks", []),
+                "private_metadata": view.get("private_metadata", ""),
+                "callback_id": view.get("callback_id", ""),
                 "state": {"values": state},
-                "hash": secrets.token_hex(8),
+                "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+                "title": view.get("title"),
+                "clear_on_close": False,
+                "notify_on_close": False,
+                "close": view.get("close"),
+                "submit": view.get("submit"),
+                "previous_view_id": None,
+                "root_view_id": view_id,
+                "app_id": APP_ID,
+                "external_id": "",
+                "app_installed_team_id": self.slack.team_id,
+                "bot_id": self.slack.bot_id,
             },
+            "response_urls": [],
         }
         return await self.interaction(payload)
+
+
+def _rich_text(text: str) -> list[dict[str, Any]]:
+    """The blocks Slack's clients attach to what a person types."""
+    section = {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}
+    return [{"type": "rich_text", "block_id": secrets.token_hex(2), "elements": [section]}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.testing.slack_blocks import BlockError, FileRule, check_message_blocks, check_view
 from bot.testing.slack_models import (
     Channel,
     JSONDict,
@@ -21,8 +22,6 @@ from bot.testing.slack_workspace import Workspace
 Handler = Callable[[Workspace, JSONDict], JSONDict]
 
 MAX_TEXT = 40_000
-MAX_BLOCKS = 50
-MAX_ALT_TEXT = 2_000
 
 
 # ----- validation helpers
@@ -35,33 +34,36 @@ def _require(args: JSONDict, key: str, error: str = "invalid_arguments") -> str:
     return value
 
 
-def _check_content(args: JSONDict) -> None:
+def _check_content(ws: Workspace, args: JSONDict, channel: Channel) -> None:
     text = str_arg(args, "text")
     blocks = args.get("blocks")
     if not text and not blocks and not args.get("attachments"):
         raise SlackError("no_text")
     if len(text) > MAX_TEXT:
         raise SlackError("msg_too_long")
-    if blocks:
-        _check_blocks(blocks)
+    if blocks is not None and blocks != []:
+        try:
+            check_message_blocks(blocks, _file_rule(ws, user=None, channel=channel.id))
+        except BlockError as exc:
+            raise SlackError("invalid_blocks", str(exc)) from None
 
 
-def _check_blocks(blocks: Any) -> None:
-    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
-        raise SlackError("invalid_blocks")
-    for block in blocks:
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise SlackError("invalid_blocks")
-        if block["type"] == "image" and not _valid_image(block):
-            raise SlackError("invalid_blocks")
-        if block["type"] == "actions" and not block.get("elements"):
-            raise SlackError("invalid_blocks")
+def _file_rule(ws: Workspace, *, user: str | None, channel: str | None) -> FileRule:
+    """Why Slack would refuse an image's `slack_file` (Slack file object reference: an image
+    file given by exactly one of id or url, which the viewer can access); a file uploaded
+    without being shared anywhere is refused ("invalid slack file": python-slack-sdk#1658)."""
 
+    def rule(ref: object) -> str | None:
+        if not isinstance(ref, dict) or ("id" in ref) == ("url" in ref):
+            return "slack_file takes one of id and url"
+        stored = ws.files.get(str(ref["id"])) if "id" in ref else ws.file_by_url(str(ref["url"]))
+        if stored is None or not stored.is_image:
+            return "invalid slack file"
+        if not ws.file_visible(stored, user=user, channel=channel):
+            return "invalid slack file"
+        return None
 
-def _valid_image(block: JSONDict) -> bool:
-    alt = block.get("alt_text")
-    has_alt = isinstance(alt, str) and 0 < len(alt) <= MAX_ALT_TEXT
-    return has_alt and bool(block.get("image_url") or block.get("slack_file"))
+    return rule
 
 
 def _metadata(args: JSONDict) -> JSONDict | None:
@@ -102,7 +104,7 @@ def auth_test(ws: Workspace, args: JSONDict) -> JSONDict:
 
 def chat_post_message(ws: Workspace, args: JSONDict) -> JSONDict:
     channel = ws.postable(_require(args, "channel", "channel_not_found"))
-    _check_content(args)
+    _check_content(ws, args, channel)
     message = ws.bot_message(
         text=str_arg(args, "text"),
         blocks=args.get("blocks") or None,
@@ -121,7 +123,7 @@ def chat_update(ws: Workspace, args: JSONDict) -> JSONDict:
         raise SlackError("message_not_found")
     if message.get("bot_id") != ws.bot_id:
         raise SlackError("cant_update_message")
-    _check_content(args)
+    _check_content(ws, args, channel)
     for key in ("text", "blocks", "attachments"):
         if key in args:
             message[key] = args[key]
@@ -141,7 +143,7 @@ def chat_update(ws: Workspace, args: JSONDict) -> JSONDict:
 def chat_post_ephemeral(ws: Workspace, args: JSONDict) -> JSONDict:
     channel = ws.postable(_require(args, "channel", "channel_not_found"))
     user = ws.user(_require(args, "user", "user_not_found"))
-    _check_content(args)
+    _check_content(ws, args, channel)
     message_ts = ws.clock.next()
     ws.ephemerals.append(
         {
@@ -189,7 +191,7 @@ def files_complete_upload_external(ws: Workspace, args: JSONDict) -> JSONDict:
         message = ws.bot_message(
             text=str_arg(args, "initial_comment"), files=objects, upload=True, display_as_bot=False
         )
-        ws.post(channel, message, parent["ts"] if parent else None)
+        ws.share_later(channel.id, message, parent["ts"] if parent else None)
     return {"files": [{"id": o["id"], "title": o["title"]} for o in objects]}
 
 
@@ -289,10 +291,29 @@ def _ts_arg(args: JSONDict, key: str, default: float) -> float:
 
 
 def files_info(ws: Workspace, args: JSONDict) -> JSONDict:
+    # An upload never completed is not a file yet: its id is unknown (file_not_found).
     stored = ws.files.get(_require(args, "file", "file_not_found"))
     if stored is None:
         raise SlackError("file_not_found")
     return {"file": ws.file_object(stored)}
+
+
+def files_delete(ws: Workspace, args: JSONDict) -> JSONDict:
+    """A bot deletes its own files (files.delete reference: cant_delete_file otherwise); the
+    messages that carried it show a tombstone in its place, as Slack shows a deleted file."""
+    stored = ws.files.get(_require(args, "file", "file_not_found"))
+    if stored is None:
+        raise SlackError("file_not_found")
+    if stored.user != ws.bot_user_id:
+        raise SlackError("cant_delete_file")
+    del ws.files[stored.id]
+    for channel in ws.channels.values():
+        for message in channel.messages:
+            message["files"] = [
+                {"id": item["id"], "mode": "tombstone"} if item.get("id") == stored.id else item
+                for item in message.get("files") or []
+            ]
+    return {}
 
 
 # ----- users, views, reactions
@@ -317,11 +338,14 @@ def _view_answer(ws: Workspace, view_id: str, view: JSONDict) -> JSONDict:
     }
 
 
-def _view_arg(args: JSONDict) -> JSONDict:
+def _view_arg(ws: Workspace, args: JSONDict, viewer: str | None) -> JSONDict:
     view = args.get("view")
     if not isinstance(view, dict) or not isinstance(view.get("type"), str):
         raise SlackError("invalid_arguments")
-    _check_blocks(view.get("blocks", []))
+    try:
+        check_view(view, _file_rule(ws, user=viewer, channel=None))
+    except BlockError as exc:
+        raise SlackError("invalid_blocks", str(exc)) from None
     return view
 
 
@@ -343,12 +367,12 @@ def _record_view(
 def views_open(ws: Workspace, args: JSONDict) -> JSONDict:
     trigger = str_arg(args, "trigger_id")
     ws.use_trigger(trigger)
-    return _record_view(ws, "views.open", _view_arg(args), trigger_id=trigger)
+    return _record_view(ws, "views.open", _view_arg(ws, args, None), trigger_id=trigger)
 
 
 def views_publish(ws: Workspace, args: JSONDict) -> JSONDict:
     user = ws.user(_require(args, "user_id", "user_not_found"))
-    view = _view_arg(args)
+    view = _view_arg(ws, args, user.id)
     if view["type"] != "home":
         raise SlackError("invalid_arguments")
     return _record_view(ws, "views.publish", view, user_id=user.id)
@@ -367,7 +391,7 @@ def views_update(ws: Workspace, args: JSONDict) -> JSONDict:
         raise SlackError("not_found")
     if args.get("hash") and args["hash"] != current["hash"]:
         raise SlackError("hash_conflict")
-    view = _view_arg(args)
+    view = _view_arg(ws, args, None)
     answer = _view_answer(ws, view_id, view)
     ws.open_views[view_id] = answer
     ws.views.append(ViewCall(method="views.update", view_id=view_id, view=view))
@@ -418,6 +442,7 @@ METHODS: dict[str, Handler] = {
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
     "files.info": files_info,
+    "files.delete": files_delete,
     "conversations.join": conversations_join,
     "conversations.info": conversations_info,
     "conversations.open": conversations_open,

@@ -23,11 +23,13 @@ JSON_STRING_ARGS = ("blocks", "files", "metadata", "view", "attachments")
 
 
 class SlackError(Exception):
-    """Raised by a method handler; answered as ``{"ok": false, "error": error}``."""
+    """Raised by a method handler; answered as ``{"ok": false, "error": error}`` (with
+    ``errors: [detail]`` when there is one, as Slack explains invalid_blocks)."""
 
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
+    def __init__(self, error: str, detail: str | None = None) -> None:
+        super().__init__(error if detail is None else f"{error}: {detail}")
         self.error = error
+        self.detail = detail
 
 
 @dataclass
@@ -84,6 +86,8 @@ class Channel:
     user: str | None = None
     is_member: bool = True
     is_archived: bool = False
+    # People in a private channel (who may see its files); an IM's person is `user`.
+    members: set[str] = field(default_factory=set)
     created: int = field(default_factory=lambda: int(time.time()))
     messages: list[JSONDict] = field(default_factory=list)
 
@@ -124,10 +128,17 @@ class StoredFile:
     data: builtins.bytes
     user: str
     created: int = field(default_factory=lambda: int(time.time()))
+    # Where the file was shared: channel id -> the ts of each message carrying it.
+    shares: dict[str, list[str]] = field(default_factory=dict)
 
     def path(self, team_id: str, *, download: bool = False) -> str:
         middle = "/download" if download else ""
         return f"/files-pri/{team_id}-{self.id}{middle}/{quote(self.name, safe='')}"
+
+    @property
+    def is_image(self) -> bool:
+        # The Slack file object (Block Kit composition objects): png, jpg, jpeg and gif only.
+        return self.filetype in ("png", "jpg", "jpeg", "gif")
 
     def to_api(self, base_url: str, team_id: str) -> JSONDict:
         return {
@@ -141,13 +152,21 @@ class StoredFile:
             "pretty_type": self.filetype.upper(),
             "user": self.user,
             "user_team": team_id,
+            "editable": False,
             "mode": "hosted",
             "is_external": False,
+            "external_type": "",
             "is_public": False,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
             "size": len(self.data),
             "url_private": base_url + self.path(team_id),
             "url_private_download": base_url + self.path(team_id, download=True),
+            "media_display_type": "unknown",
             "permalink": f"{base_url}/files/{self.user}/{self.id}/{quote(self.name, safe='')}",
+            "permalink_public": f"https://slack-files.com/{team_id}-{self.id}-{self.id[-6:].lower()}",
+            "has_rich_preview": False,
         }
 
 
@@ -227,6 +246,7 @@ class Download:
     token: str | None
     granted: bool
     time: float = field(default_factory=time.monotonic)
+    hop: str = "file"  # "file" (url_private*), or "cdn" (where Slack redirects it)
 
 
 @dataclass
@@ -240,6 +260,8 @@ class Fault:
     status: int = 500
     retry_after: int = 1
     delay: float = 0.0
+    # A server error after the call was carried out ("some aspect of the operation succeeded").
+    landed: bool = False
 
     def consume(self) -> bool:
         """Use the fault once; False when it is exhausted."""

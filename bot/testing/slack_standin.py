@@ -3,10 +3,13 @@
 Point the real client at it: ``AsyncWebClient(token=standin.bot_token, base_url=standin.api_url)``.
 It speaks Slack's protocol and error shapes: HTTP 200 with ``{"ok": true, ...}`` or
 ``{"ok": false, "error": ...}``; HTTP 429 + ``Retry-After`` for injected rate limits; HTTP 5xx for
-injected server errors. It also serves the raw upload URLs of ``files_upload_v2``, private file
-downloads (``url_private``; an HTML login page without the bot token, as Slack does) and
-``response_url`` capability URLs. Every request is recorded for assertions; all state is guarded by
-one lock, so tests may read it from any thread while the server runs in another.
+injected server errors (optionally after doing the work, as Slack warns can happen). It checks
+every ``blocks`` and ``view`` against Block Kit's limits (slack_blocks), shares a completed upload
+into its conversation only after ``share_delay`` seconds, serves the raw upload URLs of
+``files_upload_v2``, private file downloads (``url_private``: a 302 to a CDN path that wants the
+token too, or an HTML sign-in page without the token, as Slack does) and ``response_url``
+capability URLs (5 uses within 30 minutes). Every request is recorded for assertions; all state
+is guarded by one lock, so tests may read it from any thread while the server runs in another.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -41,12 +46,13 @@ from bot.testing.slack_models import (
     JSONDict,
     ResponsePost,
     SlackError,
+    StoredFile,
     Upload,
     User,
     ViewCall,
 )
 from bot.testing.slack_socket import SocketHub
-from bot.testing.slack_workspace import Workspace
+from bot.testing.slack_workspace import PendingShare, Workspace
 
 __all__ = ["Call", "Channel", "Download", "ResponsePost", "SlackStandIn", "Upload", "User"]
 
@@ -54,7 +60,17 @@ T = TypeVar("T")
 
 UPLOAD_TARGET = "<upload>"
 MAX_BODY = 200 * 1024 * 1024
+# A response_url takes 5 answers within 30 minutes (Slack: "Handling user interaction").
 MAX_RESPONSE_URL_USES = 5
+RESPONSE_URL_SECONDS = 30 * 60
+# A completed upload shows in its conversation after about a second (python-slack-sdk#1521).
+SHARE_DELAY_SECONDS = 0.5
+
+
+@dataclass
+class ResponseUrl:
+    minted: float
+    uses: int = 0
 
 
 class SlackStandIn:
@@ -70,8 +86,16 @@ class SlackStandIn:
         bot_id: str = "B0BOT",
         host: str = "127.0.0.1",
         port: int = 0,
+        share_delay: float = SHARE_DELAY_SECONDS,
+        redirect_files: bool = True,
     ) -> None:
         self.bot_token = bot_token
+        self.share_delay = share_delay
+        # Slack often answers a private file URL with a 302 to its file CDN, whose hop wants
+        # the token too (curie-eng/curie#2715, openclaw/openclaw#63523); False serves directly.
+        self.redirect_files = redirect_files
+        # Where that redirect points; tests may send it to another host.
+        self.cdn_base: str | None = None
         self.app_token = app_token
         self.socket = SocketHub()
         self.host = host
@@ -82,7 +106,8 @@ class SlackStandIn:
         self._responses: list[ResponsePost] = []
         self._downloads: list[Download] = []
         self._faults: list[Fault] = []
-        self._response_keys: dict[str, int] = {}
+        self._response_keys: dict[str, ResponseUrl] = {}
+        self._sharing = 0
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -122,6 +147,7 @@ class SlackStandIn:
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_file)
         app.router.add_get("/files-pri/{team_file}/{name}", self._handle_file)
+        app.router.add_get("/files-cdn/{team_file}/{name}", self._handle_cdn)
         app.router.add_post("/respond/{key}", self._handle_respond)
         app.router.add_get("/socket", self.socket.handle)
         # Stalled answers are not worth waiting for when the stand-in shuts down.
@@ -274,6 +300,11 @@ class SlackStandIn:
             except SlackError:
                 return []
 
+    def im_with(self, user: str) -> str:
+        """The id of the bot's DM with `user` (opened if need be)."""
+        with self._lock:
+            return self._ws.open_im(user)[0].id
+
     def channel(self, channel_id: str) -> Channel:
         with self._lock:
             return copy.deepcopy(self._ws.channels[channel_id])
@@ -288,8 +319,13 @@ class SlackStandIn:
     def response_url(self, key: str | None = None) -> str:
         key = key or secrets.token_hex(12)
         with self._lock:
-            self._response_keys.setdefault(key, 0)
+            self._response_keys.setdefault(key, ResponseUrl(self._ws.now()))
         return f"{self.base_url}/respond/{key}"
+
+    def advance(self, seconds: float) -> None:
+        """Move the stand-in's clock on: response_urls and trigger ids age without waiting."""
+        with self._lock:
+            self._ws.clock_offset += seconds
 
     # ----- recordings
 
@@ -306,6 +342,12 @@ class SlackStandIn:
     def uploads(self) -> list[Upload]:
         with self._lock:
             return [dataclasses.replace(upload) for upload in self._ws.uploads.values()]
+
+    @property
+    def files(self) -> list[JSONDict]:
+        """Every file the workspace holds (deleted ones gone), as files.info shows them."""
+        with self._lock:
+            return [self._ws.file_object(stored) for stored in self._ws.files.values()]
 
     @property
     def responses(self) -> list[ResponsePost]:
@@ -364,8 +406,11 @@ class SlackStandIn:
     def rate_limit(self, method: str, retry_after: int = 1, times: int | None = 1) -> None:
         self._add_fault(Fault(method, "ratelimit", times, retry_after=retry_after))
 
-    def server_error(self, method: str, status: int = 500, times: int | None = 1) -> None:
-        self._add_fault(Fault(method, "server", times, status=status))
+    def server_error(
+        self, method: str, status: int = 500, times: int | None = 1, *, landed: bool = False
+    ) -> None:
+        """Answer ``status``; with ``landed`` only after doing what was asked, as Slack may."""
+        self._add_fault(Fault(method, "server", times, status=status, landed=landed))
 
     def fail_upload(self, times: int | None = 1) -> None:
         """Answer the raw upload URL with HTTP 500 the next ``times`` times."""
@@ -432,9 +477,30 @@ class SlackStandIn:
                 Call(method, copy.deepcopy(args), arrived, token, status, error, took)
             )
             stall = self._take_fault(method, "stall")
+            self._schedule_shares()
         if stall is not None:
             await asyncio.sleep(stall.delay)
         return web.json_response(body, status=status, headers=headers)
+
+    def _schedule_shares(self) -> None:
+        """Post the messages of completed uploads after the share delay (lock held)."""
+        loop = asyncio.get_running_loop()
+        for pending in self._ws.pending_shares:
+            loop.call_later(self.share_delay, self._share, pending)
+            self._sharing += 1
+        self._ws.pending_shares.clear()
+
+    def _share(self, pending: PendingShare) -> None:
+        with self._lock:
+            self._sharing -= 1
+            if pending.clearing == self._ws.clearings:
+                self._ws.complete_share(pending)
+
+    @property
+    def shares_pending(self) -> int:
+        """Completed uploads whose messages are not in their conversations yet."""
+        with self._lock:
+            return self._sharing
 
     def _answer(self, method: str, args: JSONDict, token: str | None) -> Answer:
         if method == "apps.connections.open":  # the one method called with the app token
@@ -449,12 +515,14 @@ class SlackStandIn:
         if token != self.bot_token:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and not fault.landed:
             return fault_answer(fault)
         try:
-            return 200, {"ok": True, **handler(self._ws, args)}, {}
+            answer: Answer = (200, {"ok": True, **handler(self._ws, args)}, {})
         except SlackError as exc:
-            return 200, {"ok": False, "error": exc.error}, {}
+            errors = {"errors": [exc.detail]} if exc.detail else {}
+            answer = (200, {"ok": False, "error": exc.error, **errors}, {})
+        return fault_answer(fault) if fault is not None else answer
 
     # ----- HTTP: upload URL, private files, response_url
 
@@ -483,19 +551,44 @@ class SlackStandIn:
         return 200, f"OK - {len(data)}"
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        team_file, name = request.match_info["team_file"], request.match_info["name"]
+        if not self.redirect_files:
+            return self._serve_file(team_file, name, bearer(request), "file")
         token = bearer(request)
         with self._lock:
-            stored = self._ws.file_by_path(request.match_info["team_file"])
-            if stored is not None and stored.name != request.match_info["name"]:
-                stored = None
+            stored = self._stored_file(team_file, name)
             granted = stored is not None and token == self.bot_token
-            file_id = stored.id if stored else request.match_info["team_file"]
-            self._downloads.append(Download(file_id, token, granted))
+            self._downloads.append(Download(stored.id if stored else team_file, token, granted))
+            base = self.cdn_base or self.base_url
+        if stored is None:
+            return web.Response(status=404, text="<html>Not found</html>", content_type="text/html")
+        if not granted:
+            return web.Response(text=LOGIN_PAGE, content_type="text/html")
+        location = f"{base}/files-cdn/{team_file}/{quote(name, safe='')}?t={secrets.token_hex(6)}"
+        raise web.HTTPFound(location)
+
+    async def _handle_cdn(self, request: web.Request) -> web.StreamResponse:
+        return self._serve_file(
+            request.match_info["team_file"], request.match_info["name"], bearer(request), "cdn"
+        )
+
+    def _serve_file(
+        self, team_file: str, name: str, token: str | None, hop: str
+    ) -> web.StreamResponse:
+        with self._lock:
+            stored = self._stored_file(team_file, name)
+            granted = stored is not None and token == self.bot_token
+            file_id = stored.id if stored else team_file
+            self._downloads.append(Download(file_id, token, granted, hop=hop))
         if stored is None:
             return web.Response(status=404, text="<html>Not found</html>", content_type="text/html")
         if not granted:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         return web.Response(body=stored.data, content_type=stored.mimetype)
+
+    def _stored_file(self, team_file: str, name: str) -> StoredFile | None:
+        stored = self._ws.file_by_path(team_file)
+        return stored if stored is not None and stored.name == name else None
 
     async def _handle_respond(self, request: web.Request) -> web.StreamResponse:
         body = await read_payload(request)
@@ -508,16 +601,18 @@ class SlackStandIn:
         self, key: str, body: JSONDict | None, auth: str | None
     ) -> tuple[int, str]:
         status, text = 200, "ok"
-        uses = self._response_keys.get(key)
-        if uses is None:
+        url = self._response_keys.get(key)
+        if url is None:
             status, text = 404, "no_service"
-        elif uses >= MAX_RESPONSE_URL_USES:
+        elif self._ws.now() - url.minted > RESPONSE_URL_SECONDS:
+            status, text = 404, "expired_url"
+        elif url.uses >= MAX_RESPONSE_URL_USES:
             status, text = 404, "used_url"
         elif body is None:
             status, text = 400, "invalid_payload"
         elif not (body.get("text") or body.get("blocks") or body.get("delete_original")):
             status, text = 400, "no_text"
         else:
-            self._response_keys[key] = uses + 1
+            url.uses += 1
         self._responses.append(ResponsePost(key, body, time.monotonic(), auth, status))
         return status, text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bot.testing.slack_models import (
@@ -21,6 +22,17 @@ from bot.testing.slack_models import (
 )
 
 
+@dataclass(frozen=True)
+class PendingShare:
+    """A completed upload's message, posted only after a moment: Slack shares a completed
+    upload asynchronously (`shares` is empty at first: python-slack-sdk#1277, #1521)."""
+
+    channel_id: str
+    message: JSONDict
+    thread_ts: str | None
+    clearing: int = 0  # the workspace's clearing it belongs to (a reset drops it)
+
+
 class Workspace:
     """Everything the stand-in knows. Not locked itself: SlackStandIn holds the lock."""
 
@@ -34,10 +46,12 @@ class Workspace:
         self.ids = IdMint()
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
+        self.clearings = 0
         self.clear()
 
     def clear(self) -> None:
         """Forget messages, files, uploads, views, triggers; keep users and channels."""
+        self.clearings += 1
         for channel in self.channels.values():
             channel.messages.clear()
         self.files: dict[str, StoredFile] = {}
@@ -47,6 +61,12 @@ class Workspace:
         self.ephemerals: list[JSONDict] = []
         self.triggers: dict[str, float | None] = {}
         self.used_triggers: set[str] = set()
+        self.pending_shares: list[PendingShare] = []
+        # Seconds added to the clock of expiring things (triggers), so tests need not wait.
+        self.clock_offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.clock_offset
 
     # ----- users and channels
 
@@ -103,7 +123,24 @@ class Workspace:
             stored["parent_user_id"] = parent.get("user")
             self._count_reply(parent, stored)
         channel.messages.append(stored)
+        for item in stored.get("files") or []:
+            shared = self.files.get(str(item.get("id")))
+            if shared is not None:
+                shared.shares.setdefault(channel.id, []).append(stored["ts"])
         return stored
+
+    def share_later(self, channel_id: str, message: JSONDict, thread_ts: str | None) -> None:
+        self.pending_shares.append(PendingShare(channel_id, message, thread_ts, self.clearings))
+
+    def complete_share(self, pending: PendingShare) -> None:
+        """Post a pending share's message (its channel or thread may be gone by now)."""
+        channel = self.channels.get(pending.channel_id)
+        if channel is None:
+            return
+        try:
+            self.post(channel, pending.message, pending.thread_ts)
+        except SlackError:
+            return
 
     def bot_message(self, **fields: Any) -> JSONDict:
         return {"user": self.bot_user_id, "bot_id": self.bot_id, "app_id": self.app_id, **fields}
@@ -164,7 +201,42 @@ class Workspace:
         return stored
 
     def file_object(self, stored: StoredFile) -> JSONDict:
-        return stored.to_api(self.base_url, self.team_id)
+        """The file as files.info shows it, with where it is shared (files.info reference:
+        `shares` split public/private, plus `channels`, `groups` and `ims`)."""
+        api = stored.to_api(self.base_url, self.team_id)
+        shares: dict[str, JSONDict] = {"public": {}, "private": {}}
+        lists: dict[str, list[str]] = {"channels": [], "groups": [], "ims": []}
+        for channel_id, stamps in stored.shares.items():
+            channel = self.channels.get(channel_id)
+            if channel is None:
+                continue
+            public = not (channel.is_private or channel.is_im)
+            shares["public" if public else "private"][channel_id] = [
+                {"ts": ts, "channel_name": channel.name, "team_id": self.team_id} for ts in stamps
+            ]
+            kind = "channels" if public else ("ims" if channel.is_im else "groups")
+            lists[kind].append(channel_id)
+        api["shares"] = {kind: found for kind, found in shares.items() if found}
+        return {**api, **lists}
+
+    def file_by_url(self, url: str) -> StoredFile | None:
+        for stored in self.files.values():
+            api = stored.to_api(self.base_url, self.team_id)
+            if url in (api["url_private"], api["permalink"]):
+                return stored
+        return None
+
+    def file_visible(self, stored: StoredFile, *, user: str | None, channel: str | None) -> bool:
+        """Whether a file is shared where `user` (or everyone in `channel`) can see it."""
+        for channel_id in stored.shares:
+            shared = self.channels.get(channel_id)
+            if shared is None:
+                continue
+            if channel_id == channel or not (shared.is_private or shared.is_im):
+                return True
+            if user is not None and user in ({shared.user} if shared.is_im else shared.members):
+                return True
+        return False
 
     def file_by_path(self, team_file: str) -> StoredFile | None:
         team, _, file_id = team_file.partition("-")
@@ -174,14 +246,14 @@ class Workspace:
 
     def mint_trigger(self, ttl: float | None) -> str:
         trigger = f"{int(time.time())}.{self.ids.next('1')[2:]}.{secrets.token_hex(10)}"
-        self.triggers[trigger] = None if ttl is None else time.monotonic() + ttl
+        self.triggers[trigger] = None if ttl is None else self.now() + ttl
         return trigger
 
     def use_trigger(self, trigger: str) -> None:
         if not trigger or trigger not in self.triggers:
             raise SlackError("invalid_trigger_id")
         expires = self.triggers[trigger]
-        expired = expires is not None and time.monotonic() > expires
+        expired = expires is not None and self.now() > expires
         if trigger in self.used_triggers or expired:
             raise SlackError("expired_trigger_id")
         self.used_triggers.add(trigger)

@@ -1,0 +1,176 @@
+"""Whatever people type, every message, modal and tab the bot builds is one Slack accepts (the
+stand-in's Block Kit checks), and no notification text carries a live mention."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.blockkit import mrkdwn_length, text_blocks
+from bot.blocks import (
+    Cancelled,
+    CardStatus,
+    Done,
+    Failed,
+    Generating,
+    InQueue,
+    Starting,
+    Uploading,
+    Waiting,
+    card,
+    edit_modal,
+    image_alt_text,
+    image_title,
+    status_line,
+)
+from bot.home import home_view, team_blocks
+from bot.jobs.texts import failure_text, undeliverable_text
+from bot.options import ImageRequest
+from bot.periods import month_of
+from bot.reports import Report, report_blocks
+from bot.spend import recent_line
+from bot.store.ledger import RecentCharge, SpendRow
+from bot.store.records import ImageInput, Job, JobState, NewJob, held_job
+from bot.testing.slack_blocks import check_message_blocks, check_view, counted
+
+# What makes text dangerous to Slack: markup characters, mentions and links, long lines,
+# characters outside the BMP (two UTF-16 units each), joiners.
+PIECES = [
+    "&", "<", ">", "&amp;", "&lt;", "\n", "\n\n", "<!channel>", "<!here>", "<!everyone>",
+    "<!subteam^S0TEAM>", "<@U123>", "<#C123>", "<https://x|y>", "*", "`", ">", "é", "😀",
+    "\u200d", "a", " ", "word ",
+]  # fmt: skip
+ANYTHING = st.one_of(st.sampled_from(PIECES), st.text(max_size=40))
+# Prompts from 2 to 32,000 characters: a few hundred pieces, repeated to reach the long ones.
+PROMPTS = st.builds(
+    lambda parts, times: ("x" + "".join(parts) * times)[:32_000].ljust(2, "x"),
+    st.lists(ANYTHING, max_size=60),
+    st.integers(min_value=1, max_value=2_000),
+)
+SHORT = st.builds(lambda parts: "".join(parts), st.lists(ANYTHING, max_size=30))
+IDS = st.from_regex(r"U[A-Z0-9]{8,10}", fullmatch=True)
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+ZONE = ZoneInfo("Europe/Paris")
+LIVE = re.compile(r"<[!@#]|<https?:|<mailto:|<[^<>]*\|")
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def job(prompt: str, *, kind: str = "generate", user: str = "U0ALICE", note: str = "") -> Job:
+    request = ImageRequest(prompt=prompt, quality="medium", size_note=note or None)
+    new = NewJob(
+        user_id=user, channel_id="C0GENERAL", kind=kind, origin="command",  # type: ignore[arg-type]
+        request=request, endpoint_id="openai/gpt-image-2", model="openai/gpt-image-2",
+        estimate_micros=41_000, inputs=[ImageInput(name="x.png")] if kind == "edit" else [],
+    )  # fmt: skip
+    return held_job("j0123456789ab", new, 1_790_000_000_000)
+
+
+def statuses(reason: str, by: str) -> list[CardStatus]:
+    return [
+        Starting(), Waiting(0), Waiting(3), InQueue(4), Generating(12), Uploading(),
+        Done(23, 41_200, False), Done(23, 41_200, True), Failed(reason), Cancelled(by),
+    ]  # fmt: skip
+
+
+def accept_any_file(ref: object) -> str | None:
+    return None
+
+
+def assert_no_live_mention(text: str, *allowed: str) -> None:
+    for mention in allowed:
+        text = text.replace(mention, "")
+    assert not LIVE.search(text), text[:500]
+
+
+@PROPERTY
+@given(prompt=PROMPTS, reason=SHORT, note=SHORT, user=IDS)
+def test_cards_and_status_lines_are_always_accepted(
+    prompt: str, reason: str, note: str, user: str
+) -> None:
+    for kind in ("generate", "edit"):
+        made = job(prompt, kind=kind, user=user, note=note)
+        for status in statuses(failure_text("invalid_input", reason, made.id), user):
+            for short in (False, True):
+                fallback, blocks = card(made, status, short=short)
+                check_message_blocks(blocks, accept_any_file)
+                assert_no_live_mention(fallback, f"<@{user}>")
+                assert counted(fallback, "mrkdwn") <= 3000
+            check_message_blocks(text_blocks(status_line(status)), accept_any_file)
+
+
+@PROPERTY
+@given(prompt=PROMPTS, names=st.lists(SHORT, max_size=5), count=st.integers(1, 4))
+def test_upload_titles_and_alt_texts_fit_slack_files(
+    prompt: str, names: list[str], count: int
+) -> None:
+    made = job(prompt)
+    for index in range(1, count + 1):
+        # files.completeUploadExternal titles and getUploadURLExternal alt_txt (1,000).
+        assert counted(image_title(made, index), "plain_text") <= 250
+    assert 0 < counted(image_alt_text(made), "plain_text") <= 1000
+
+
+@PROPERTY
+@given(code=SHORT, file_name=SHORT)
+def test_messages_naming_files_and_slack_errors_are_accepted(code: str, file_name: str) -> None:
+    for before_start in (False, True):
+        text = undeliverable_text(code, before_start=before_start)
+        check_message_blocks(text_blocks(text), accept_any_file)
+    fetched = failure_text("input_unavailable", file_name, "j1")
+    check_message_blocks(text_blocks(fetched), accept_any_file)
+
+
+@PROPERTY
+@given(count=st.integers(1, 4), metadata=SHORT)
+def test_the_edit_dialog_is_always_accepted(count: int, metadata: str) -> None:
+    check_view(edit_modal(metadata[:3000], image_count=count), accept_any_file)
+
+
+@PROPERTY
+@given(
+    rows=st.lists(
+        st.tuples(IDS, SHORT, st.integers(0, 10**9), st.integers(0, 10**9)), max_size=120
+    ),
+    by=st.sampled_from(["user", "model", "quality", "channel", "day"]),
+)
+def test_reports_are_always_accepted(rows: list[tuple[str, str, int, int]], by: str) -> None:
+    def group(key: str, at: int) -> str:
+        if by == "day":
+            return date(2026, 11, 1 + at % 28).isoformat()
+        if by == "channel":
+            return f"C{at:08d}"
+        return key or "?"
+
+    spend = [
+        SpendRow(
+            user, group(key, at), 1, 2, total, total - extra % (total + 1), extra % (total + 1)
+        )
+        for at, (user, key, total, extra) in enumerate(rows)
+    ]
+    report = Report(month_of(NOW, ZONE), by, spend, {u: g for u, g, _, _ in rows}, 1_000)
+    check_message_blocks(report_blocks(report), accept_any_file)
+
+
+@PROPERTY
+@given(prompts=st.lists(PROMPTS, min_size=1, max_size=5), budget=st.integers(0, 10**9))
+def test_usage_and_app_home_are_always_accepted(prompts: list[str], budget: int) -> None:
+    recent = [
+        RecentCharge("j1", NOW, prompt, JobState.DELIVERED, "settled", 41_200, False, 1)
+        for prompt in prompts
+    ]
+    lines = ["*Your image spend in November 2026*", *[recent_line(c, ZONE) for c in recent]]
+    usage = "\n".join(lines)
+    mine = text_blocks(usage)
+    check_message_blocks(mine, accept_any_file)
+    for line in lines[1:]:
+        assert_no_live_mention(line)
+        assert mrkdwn_length(line) < 200
+    rows = [SpendRow(f"U{n:09d}", f"U{n:09d}", 1, 1, n * 1000, n * 1000, 0) for n in range(40)]
+    report = Report(month_of(NOW, ZONE), "user", rows, {})
+    team = team_blocks(report, budget or None, "November 2026")
+    check_view(home_view(mine, team, "F0CHART"), accept_any_file)
+    check_view(home_view(mine, []), accept_any_file)
