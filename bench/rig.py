@@ -43,6 +43,7 @@ async def fal_standin() -> FalStandIn:
     fal = FalStandIn(port=port)
     os.environ["FAL_RUN_HOST"] = os.environ["FAL_QUEUE_RUN_HOST"] = f"127.0.0.1:{port}"
     os.environ["SSL_CERT_FILE"] = fal.ca_path
+    os.environ["IMAGEBOT_FAL_API_URL"] = fal.api_url
     await fal.start()
     return fal
 

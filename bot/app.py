@@ -16,7 +16,8 @@ from bot.clock import Clock, system_clock
 from bot.config import ConfigError, Settings
 from bot.controls import Controls
 from bot.edits import Conversation
-from bot.fal import FalProvider, gpt_image_2
+from bot.fal import FalProvider
+from bot.fal_platform import FalPlatform
 from bot.home import Home
 from bot.inflight import InFlight
 from bot.intake import Intake
@@ -24,7 +25,9 @@ from bot.jobs.inputs import InputResolver
 from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
 from bot.maintenance import Maintenance
 from bot.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
+from bot.profiles import gpt_image_2
 from bot.provider import ImageProvider
+from bot.reconcile import DailyCheck, Reconciler
 from bot.slack import SlackError, SlackOut, make_client
 from bot.spend import Spend
 from bot.store import Store, StoreError
@@ -110,8 +113,9 @@ def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvi
         raise ConfigError(
             "FAL_KEY is not set: your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal"
         )
-    profile = gpt_image_2(prices, edit_sends_background=settings.edit_sends_background)
-    return FalProvider(settings.fal_key.get_secret_value(), profile)
+    key = settings.fal_key.get_secret_value()
+    platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key)
+    return FalProvider(key, gpt_image_2(prices), platform=platform)
 
 
 async def open_services(
@@ -154,10 +158,19 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     intake = Intake(settings, store, runner, slack, provider)
     conversation = Conversation(intake)
     controls = Controls(conversation, admins)
+    maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     return Services(
         settings, store, provider, slack, runner, intake, conversation, controls, admins, spend,
-        Home(spend), Maintenance(settings, store),
+        Home(spend), maintenance,
     )  # fmt: skip
+
+
+def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -> DailyCheck | None:
+    """With FAL_ADMIN_KEY, fal's billing records are compared with the charges every day."""
+    platform = provider.platform if isinstance(provider, FalProvider) else None
+    if settings.fal_admin_key is None or platform is None:
+        return None
+    return DailyCheck(Reconciler(store, platform, provider.profile), settings.zone)
 
 
 def build_app(services: Services) -> AsyncApp:

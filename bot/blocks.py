@@ -74,11 +74,21 @@ class Failed:
 
 
 @dataclass(frozen=True)
-class Cancelled:
+class Cancelling:
+    """fal was asked to cancel; only its next status says whether it stopped before running."""
+
     by: str
 
 
-CardStatus = Starting | Waiting | InQueue | Generating | Uploading | Done | Failed | Cancelled
+@dataclass(frozen=True)
+class Cancelled:
+    by: str
+    note: str = "Nothing was charged."
+
+
+CardStatus = (
+    Starting | Waiting | InQueue | Generating | Uploading | Done | Failed | Cancelling | Cancelled
+)
 
 
 def status_line(status: CardStatus) -> str:
@@ -102,8 +112,10 @@ def status_line(status: CardStatus) -> str:
         case Failed(reason=reason):
             # fal's words may be in the reason: never markup.
             return f":warning: {escape(reason)}"
-        case Cancelled(by=by):
-            return f":no_entry_sign: Cancelled by <@{by}>. Nothing was charged."
+        case Cancelling(by=by):
+            return f":hourglass_flowing_sand: Cancelling for <@{by}>: waiting for fal to confirm…"
+        case Cancelled(by=by, note=note):
+            return f":no_entry_sign: Cancelled by <@{by}>. {note}"
     raise AssertionError(status)
 
 

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn
+from zoneinfo import ZoneInfo
 
 from bot import __version__
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings
-from bot.periods import PeriodError, date_range, month_of
+from bot.periods import Period, PeriodError, date_range, month_of
 from bot.reports import Report, report_csv, report_table
 from bot.spend import DEMO_NOTE, build_report
 from bot.store import Store, StoreError
@@ -67,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
     report.add_argument("--by", choices=GROUPINGS, default="user")
     report.set_defaults(func=_report)
+
+    reconcile = commands.add_parser("reconcile", help="compare charges with fal's billing records")
+    reconcile.add_argument(
+        "--since", type=_date, help="first day, YYYY-MM-DD (default: this month)"
+    )
+    reconcile.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
+    reconcile.add_argument(
+        "--fix", action="store_true", help="settle differences to fal's figures, book the rest"
+    )
+    reconcile.set_defaults(func=_reconcile)
 
     demo = commands.add_parser("demo", help="try the bot offline: no keys, no network")
     demo.add_argument("--prompt", help="your own words for the first request")
@@ -117,16 +128,7 @@ def _report(args: argparse.Namespace) -> int:
     if not path.exists():
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
     zone = settings.zone
-    now = system_clock()
-    today = now.astimezone(zone).date()
-    if args.since is None and args.until is None:
-        period = month_of(now, zone)
-    else:
-        first = args.since or today.replace(day=1)
-        try:
-            period = date_range(first, args.until or today, zone)
-        except PeriodError as exc:
-            raise ConfigError(f"--since/--until: {exc}") from None
+    period = _period(args, zone)
 
     async def build() -> tuple[Report, int]:
         try:
@@ -149,6 +151,25 @@ def _report(args: argparse.Namespace) -> int:
         if demo:
             print(f"\n{DEMO_NOTE}")
     return 0
+
+
+def _period(args: argparse.Namespace, zone: ZoneInfo) -> Period:
+    """--since/--until as a period in the zone (both days included); this month without them."""
+    now = system_clock()
+    today = now.astimezone(zone).date()
+    if args.since is None and args.until is None:
+        return month_of(now, zone)
+    try:
+        return date_range(args.since or today.replace(day=1), args.until or today, zone)
+    except PeriodError as exc:
+        raise ConfigError(f"--since/--until: {exc}") from None
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from bot.reconcile import command
+
+    settings = load_settings()
+    return command(settings, _period(args, settings.zone), fix=args.fix)
 
 
 def _export_fal_hosts(settings: Settings) -> None:

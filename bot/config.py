@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.options import Quality
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_FAL_API_URL = "https://api.fal.ai/v1"
 
 
 class ConfigError(Exception):
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN")
     slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL")
     fal_key: SecretStr | None = _env("FAL_KEY")
+    fal_admin_key: SecretStr | None = _env("FAL_ADMIN_KEY")
+    fal_api_url: str = Field(DEFAULT_FAL_API_URL, validation_alias="IMAGEBOT_FAL_API_URL")
     fal_run_host: str | None = _env("FAL_RUN_HOST")
     fal_queue_run_host: str | None = _env("FAL_QUEUE_RUN_HOST")
 
@@ -74,7 +77,6 @@ class Settings(BaseSettings):
     card_updates_per_minute: float = Field(
         50, gt=0, validation_alias="IMAGEBOT_CARD_UPDATES_PER_MINUTE"
     )
-    edit_sends_background: bool = Field(True, validation_alias="IMAGEBOT_EDIT_SENDS_BACKGROUND")
     mock_delay_seconds: float = Field(2.0, ge=0, validation_alias="IMAGEBOT_MOCK_DELAY_SECONDS")
     log_level: str = Field("INFO", validation_alias="IMAGEBOT_LOG_LEVEL")
     health_file: Path | None = Field(None, validation_alias="IMAGEBOT_HEALTH_FILE")
@@ -136,6 +138,13 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("fal_api_url")
+    @classmethod
+    def _fal_api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://api.fal.ai/v1")
+        return value.rstrip("/")
+
     @field_validator("database_url")
     @classmethod
     def _sqlite_only(cls, value: str) -> str:
@@ -165,8 +174,16 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs."""
         values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
-        found = [v.get_secret_value() for v in (*values, self.fal_key) if v is not None]
+        fal = (self.fal_key, self.fal_admin_key)
+        found = [v.get_secret_value() for v in (*values, *fal) if v is not None]
         return [s for s in found if len(s) >= 6]
+
+    def fal_platform_key(self) -> str | None:
+        """The key for fal's Platform API: FAL_ADMIN_KEY (billing events need it), else FAL_KEY."""
+        for key in (self.fal_admin_key, self.fal_key):
+            if key is not None and key.get_secret_value():
+                return key.get_secret_value()
+        return None
 
     def require(self, *names: str) -> None:
         """Stop with one line naming the first required variable that is missing."""

@@ -1,9 +1,13 @@
-"""The one place that talks to fal: submit, status, result (with billable units), media, cancel.
+"""The one place that talks to fal's queue: submit, status, result (with billable units), bill,
+media, cancel.
 
-Submission goes through fal-client's AsyncClient. Status, result and cancel use the URLs fal
-returned at submit (stored on the job, so a restarted bot resumes by them), fetched with our own
-httpx client: fal-client drops response headers, and the bill arrives in one
-(`x-fal-billable-units` on the result). fal's failures become the few errors in bot.provider.
+Every call goes out through our own httpx client. fal-client would re-send a submit whose
+answer was lost (up to 10 times, `fal_client/client.py` MAX_ATTEMPTS), and fal's queue has no
+idempotency key, so each blind retry can be a second billed request; fal-client also drops the
+response headers that carry the bill (`x-fal-billable-units`). Submits go to the queue URL
+fal-client would use (so FAL_QUEUE_RUN_HOST applies), and are retried only after fal's request
+history (bot.fal_platform) shows the lost one did not arrive. Status, result and cancel use the
+URLs fal returned at submit, stored on the job, so a restarted bot resumes by them.
 """
 
 from __future__ import annotations
@@ -12,27 +16,25 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 
+from bot.fal_platform import FalPlatform, PlatformError, UnitPrices
+from bot.fal_submit import Submitter
+from bot.fal_wire import UNITS_HEADER, billable_units, error_of, json_body, with_retries
 from bot.jobs.polling import PollPlan, poll
-from bot.options import ImageRequest
-from bot.pricing import PriceTable, gpt_image_2_prices
+from bot.profiles import ModelProfile, ProfiledProvider
 from bot.provider import (
-    AccountLocked,
-    ContentPolicy,
+    CancelOutcome,
     Finished,
     Generation,
-    InvalidInput,
-    JobKind,
     OutputImage,
     ProviderError,
     Queued,
@@ -40,116 +42,58 @@ from bot.provider import (
     RequestLost,
     Running,
     Submission,
+    SubmitGuard,
     Unavailable,
 )
 
 log = logging.getLogger(__name__)
 
-_RETRY_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
 # A status stream silent this long is given up for polling (a stuck connection looks the same).
 STREAM_IDLE_SECONDS = 120.0
 DRAIN_SECONDS = 2.0
 _MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
-
-
-@dataclass(frozen=True)
-class ModelProfile:
-    """A fal model as the bot uses it: endpoints, how requests map to inputs, prices."""
-
-    name: str
-    text_endpoint: str
-    edit_endpoint: str
-    prices: PriceTable
-    # fal documents `background` on text-to-image only; whether edit accepts it is unconfirmed,
-    # so sending it there is a setting (IMAGEBOT_EDIT_SENDS_BACKGROUND).
-    edit_sends_background: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def endpoint_for(self, kind: JobKind) -> str:
-        return self.edit_endpoint if kind == "edit" else self.text_endpoint
-
-    def arguments(
-        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
-    ) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "prompt": request.prompt,
-            "quality": request.quality,
-            "num_images": request.n,
-            "output_format": request.output_format,
-            **self.extra,
-        }
-        if request.size is not None:
-            args["image_size"] = request.size.as_fal()
-        if request.background != "auto" and (kind == "generate" or self.edit_sends_background):
-            args["background"] = request.background
-        if kind == "edit":
-            args["image_urls"] = image_urls
-            if mask_url is not None:
-                args["mask_url"] = mask_url
-        return args
-
-
-def gpt_image_2(
-    prices: PriceTable | None = None, *, edit_sends_background: bool = True
-) -> ModelProfile:
-    return ModelProfile(
-        name="gpt-image-2",
-        text_endpoint="openai/gpt-image-2",
-        edit_endpoint="openai/gpt-image-2/edit",
-        prices=prices or gpt_image_2_prices(),
-        edit_sends_background=edit_sends_background,
-    )
-
-
-class ProfiledProvider:
-    """A provider whose requests map to inputs the way its ModelProfile says."""
-
-    profile: ModelProfile
-
-    def endpoint_for(self, kind: JobKind) -> str:
-        return self.profile.endpoint_for(kind)
-
-    def arguments(
-        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
-    ) -> dict[str, Any]:
-        return self.profile.arguments(kind, request, image_urls, mask_url)
+# fal's billing record of a request is looked for this far back from now.
+_BILLING_LOOKBACK = timedelta(days=7)
 
 
 class FalProvider(ProfiledProvider):
     name = "fal"
 
-    def __init__(self, key: str, profile: ModelProfile, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        key: str,
+        profile: ModelProfile,
+        *,
+        platform: FalPlatform | None = None,
+        timeout: float = 120.0,
+    ) -> None:
         # fal-client reads FAL_RUN_HOST / FAL_QUEUE_RUN_HOST when first imported.
-        import fal_client
+        from fal_client.client import QUEUE_URL_FORMAT
 
         self.profile = profile
         self.prices = profile.prices
-        self._client = fal_client.AsyncClient(key=key, default_timeout=timeout)
+        self.platform = platform
+        self.unit_prices = UnitPrices(platform, profile.prices)
         # Each job at fal holds one status stream open, so allow as many connections as jobs.
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Key {key}"},
             timeout=httpx.Timeout(timeout, connect=15.0),
             limits=httpx.Limits(max_connections=2000, max_keepalive_connections=50),
         )
+        self._submitter = Submitter(self._http, QUEUE_URL_FORMAT, profile, platform)
         # Images are megabytes: aiohttp moves them with far less work per byte than httpx.
         self._media: aiohttp.ClientSession | None = None
 
-    async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
-        from fal_client.client import FalClientHTTPError
-
-        try:
-            handle = await self._client.submit(endpoint_id, arguments)
-        except FalClientHTTPError as exc:
-            raise _http_error(exc.status_code, exc.message, exc.error_type) from None
-        except httpx.HTTPError as exc:
-            raise Unavailable("fal could not be reached", detail=repr(exc)) from None
-        return Submission(
-            handle.request_id, handle.status_url, handle.response_url, handle.cancel_url
-        )
+    async def submit(
+        self, endpoint_id: str, arguments: dict[str, Any], guard: SubmitGuard
+    ) -> Submission:
+        return await self._submitter.submit(endpoint_id, arguments, guard)
 
     async def status(self, submission: Submission) -> QueueState:
+        # fal answers 202 while the request is queued or running and 200 once it is done
+        # (fal's queue API reference); fal-client and fal-js accept any 2xx.
         response = await self._send("GET", submission.status_url, params={"logs": "false"})
-        return _state(_json(response))
+        return _state(json_body(response))
 
     async def watch(
         self, submission: Submission, expected_seconds: float | None
@@ -172,7 +116,7 @@ class FalProvider(ProfiledProvider):
         async with self._http.stream(
             "GET", url, params={"logs": "false"}, timeout=timeout
         ) as answer:
-            if answer.status_code != 200:
+            if not answer.is_success:
                 raise _NoStream(f"stream answered {answer.status_code}")
             lines = answer.aiter_lines()
             async for line in lines:
@@ -188,7 +132,7 @@ class FalProvider(ProfiledProvider):
 
     async def result(self, submission: Submission) -> Generation:
         response = await self._send("GET", submission.result_url)
-        body = _json(response)
+        body = json_body(response)
         images = [
             OutputImage(
                 url=str(item["url"]),
@@ -202,8 +146,32 @@ class FalProvider(ProfiledProvider):
         ]
         if not images:
             raise ProviderError("fal finished without any image", detail=str(body)[:500])
-        units = _billable_units(response.headers.get("x-fal-billable-units"))
+        units = billable_units(response.headers.get(UNITS_HEADER))
         return Generation(submission.request_id, images, units)
+
+    async def bill(self, submission: Submission) -> Decimal | None:
+        """What fal billed for a request that ended without a result: the units header on its
+        result answer (fal sets it on errors too), else fal's billing record, if it has one."""
+        try:
+            response = await with_retries(lambda: self._http.request("GET", submission.result_url))
+        except ProviderError:
+            response = None
+        units = None if response is None else billable_units(response.headers.get(UNITS_HEADER))
+        if units is not None or self.platform is None:
+            return units
+        now = datetime.now(UTC)
+        try:
+            events = await self.platform.billing_events(
+                now - _BILLING_LOOKBACK, now + timedelta(hours=1),
+                request_ids=[submission.request_id],
+            )  # fmt: skip
+        except PlatformError as exc:
+            log.info("no billing record for request=%s: %s", submission.request_id, exc.message)
+            return None
+        return sum((e.units for e in events), Decimal(0)) if events else None
+
+    async def cost_micros(self, endpoint_id: str, units: Decimal) -> int:
+        return await self.unit_prices.cost_micros(endpoint_id, units)
 
     def _media_session(self) -> aiohttp.ClientSession:
         if self._media is None:
@@ -235,61 +203,33 @@ class FalProvider(ProfiledProvider):
         except (aiohttp.ClientError, TimeoutError):
             return False
 
-    async def cancel(self, submission: Submission) -> bool:
-        """True when fal took the cancellation (only possible before processing starts)."""
+    async def cancel(self, submission: Submission) -> CancelOutcome:
+        """fal answers 202 CANCELLATION_REQUESTED for a queued request and for a running one
+        alike (its runner decides whether to stop); ALREADY_COMPLETED once it is done."""
         try:
-            response = await self._send("PUT", submission.cancel_url, ok=(200, 202, 400, 404))
+            response = await with_retries(lambda: self._http.request("PUT", submission.cancel_url))
         except ProviderError:
-            return False
-        return response.status_code in (200, 202)
+            return "unknown"
+        status = json_body(response, strict=False).get("status")
+        if response.is_success:
+            return "requested"
+        if status == "ALREADY_COMPLETED":
+            return "too_late"
+        log.warning("cancel answered %s request=%s", response.status_code, submission.request_id)
+        return "unknown"
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self.platform is not None:
+            await self.platform.close()
         if self._media is not None:
             await self._media.close()
 
-    async def _send(
-        self, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> httpx.Response:
-        async def attempt() -> httpx.Response:
-            return await self._http.request(method, url, **kwargs)
-
-        response = await with_retries(attempt)
-        if response.status_code in ok:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = await with_retries(lambda: self._http.request(method, url, **kwargs))
+        if response.is_success:
             return response
-        body = _json(response, strict=False)
-        raise _http_error(
-            response.status_code,
-            body.get("detail", response.text[:300]),
-            body.get("error_type") or response.headers.get("x-fal-error-type"),
-        )
-
-
-async def with_retries(
-    attempt: Callable[[], Awaitable[httpx.Response]],
-    *,
-    tries: int = 6,
-    base_delay: float = 0.5,
-    max_delay: float = 8.0,
-) -> httpx.Response:
-    """Retry what fal says may pass (429, 408, 409, gateway 5xx) and lost connections."""
-    for number in range(1, tries + 1):
-        last = number == tries
-        try:
-            response = await attempt()
-        except httpx.TransportError as exc:
-            if last:
-                raise Unavailable("fal could not be reached", detail=repr(exc)) from None
-        else:
-            if response.status_code not in _RETRY_STATUSES or last:
-                return response
-            wait = _retry_after(response)
-            if wait is not None:
-                await asyncio.sleep(min(wait, max_delay))
-                continue
-        delay = min(base_delay * 2 ** (number - 1), max_delay)
-        await asyncio.sleep(delay * random.uniform(0.75, 1.25))
-    raise AssertionError("unreachable")
+        raise error_of(response)
 
 
 async def _drain(lines: AsyncIterator[str]) -> None:
@@ -311,74 +251,12 @@ def _state(body: dict[str, Any]) -> QueueState:
         return Queued(int(body.get("queue_position") or 0))
     if state == "IN_PROGRESS":
         return Running()
+    # `metrics.inference_time`: seconds the runner spent on it (fal's queue docs), so it ran.
+    metrics = body.get("metrics")
+    ran = isinstance(metrics, dict) and bool(metrics.get("inference_time"))
     if state == "COMPLETED":
-        return Finished(body.get("error"), body.get("error_type"))
-    # fal's schema also names FAILED and CANCELED; treat any other end as an error.
-    return Finished(f"fal reported status {state!r}", str(state).lower())
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _http_error(status: int, detail: Any, error_type: str | None) -> ProviderError:
-    text = _detail_text(detail)
-    if isinstance(detail, list):
-        for item in detail:
-            if isinstance(item, dict) and item.get("type") == "content_policy_violation":
-                ctx = item.get("ctx") if isinstance(item.get("ctx"), dict) else {}
-                category = str((ctx or {}).get("category") or "")
-                return ContentPolicy(text, category=category, detail=text)
-    if error_type == "content_policy_violation":
-        return ContentPolicy(text, detail=text)
-    if status in (401, 403):
-        return AccountLocked(text or "fal refused the account", detail=text)
-    if status == 404:
-        return RequestLost(text or "fal does not know this request", detail=text)
-    if status == 422:
-        return InvalidInput(text or "fal rejected the request", detail=text)
-    if status == 400:
-        return InvalidInput(text or "fal rejected the request", detail=text)
-    return Unavailable(f"fal answered {status}", detail=f"{error_type or ''} {text}".strip())
-
-
-def _detail_text(detail: Any) -> str:
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                where = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                message = str(item.get("msg", ""))
-                parts.append(f"{where}: {message}" if where else message)
-            else:
-                parts.append(str(item))
-        return "; ".join(p for p in parts if p)
-    return str(detail) if detail is not None else ""
-
-
-def _json(response: httpx.Response, *, strict: bool = True) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        if strict:
-            raise Unavailable("fal sent an unreadable answer", detail=response.text[:300]) from None
-        return {}
-    return body if isinstance(body, dict) else {"detail": body}
-
-
-def _billable_units(header: str | None) -> Decimal | None:
-    if header is None:
-        return None
-    try:
-        units = Decimal(header.strip())
-    except InvalidOperation:
-        log.warning("fal sent an unreadable x-fal-billable-units header: %r", header[:50])
-        return None
-    if not units.is_finite() or units < 0:
-        log.warning("fal sent an impossible x-fal-billable-units header: %r", header[:50])
-        return None
-    return units
+        return Finished(body.get("error"), body.get("error_type"), ran)
+    if state in ("CANCELLED", "CANCELED"):
+        return Finished(body.get("error") or "cancelled", "request_cancelled", ran)
+    # Any other end (fal's schema also names FAILED) is an error.
+    return Finished(f"fal reported status {state!r}", str(state).lower(), ran)

@@ -82,9 +82,14 @@ class Intake:
         parent_job_id: str | None = None,
         source_key: str | None = None,
     ) -> Admission | None:
-        """Admit and start a job, or tell the person why not. None when refused by policy."""
+        """Admit and start a job, or tell the person why not. None when refused by policy
+        or because the model cannot do what was asked (nothing is held or sent then)."""
         if not self.channel_allowed(who.channel_id):
             await self.tell(who, "Image requests aren't enabled in this channel. Ask an admin.")
+            return None
+        refusal = self.provider.profile.refusal(request)
+        if refusal is not None:
+            await self.tell(who, refusal)
             return None
         inputs = inputs or []
         endpoint = self.provider.endpoint_for(kind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.config import Settings
@@ -15,10 +16,19 @@ EVERY_SECONDS = 600.0
 
 
 class Maintenance:
-    def __init__(self, settings: Settings, store: Store, every: float = EVERY_SECONDS) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        every: float = EVERY_SECONDS,
+        *,
+        daily: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.every = every
+        # Once a day (by the store's clock, once across restarts): reconciliation with fal.
+        self.daily = daily
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> None:
@@ -29,6 +39,9 @@ class Maintenance:
             blanked = await self.store.blank_prompts(self.store.clock() - timedelta(days=days))
         if purged or blanked:
             log.info("maintenance expired_events=%d prompts_removed=%d", purged, blanked)
+        day = f"daily:{self.store.clock():%Y-%m-%d}"
+        if self.daily is not None and await self.store.claim_notice(day):
+            await self.daily()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="maintenance")

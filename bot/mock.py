@@ -26,11 +26,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bot.clock import Clock, system_clock
 from bot.demo_pricing import DEMO_ENDPOINT_PREFIX
-from bot.fal import ModelProfile, ProfiledProvider
 from bot.jobs.polling import PollPlan, poll
 from bot.options import QUALITIES, Quality
 from bot.pricing import PriceTable
+from bot.profiles import ProfiledProvider, gpt_image_2
 from bot.provider import (
+    CancelOutcome,
     Finished,
     Generation,
     OutputImage,
@@ -38,6 +39,7 @@ from bot.provider import (
     RequestLost,
     Running,
     Submission,
+    SubmitGuard,
 )
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -52,15 +54,18 @@ class MockProvider(ProfiledProvider):
         self, prices: PriceTable, *, delay: float = 2.0, clock: Clock = system_clock
     ) -> None:
         # The same inputs as GPT Image 2 on fal, under endpoints of its own.
-        endpoints = (f"{DEMO_ENDPOINT_PREFIX}generate", f"{DEMO_ENDPOINT_PREFIX}edit")
-        self.profile = ModelProfile("mock", *endpoints, prices)
+        generate, edit = (f"{DEMO_ENDPOINT_PREFIX}generate", f"{DEMO_ENDPOINT_PREFIX}edit")
+        self.profile = gpt_image_2(prices).with_endpoints("mock", generate, edit)
         self.prices = prices
         self.delay = delay
         self.clock = clock
         self.submitted: list[dict[str, Any]] = []
         self._images: dict[str, bytes] = {}
+        self._cancelled: set[str] = set()
 
-    async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
+    async def submit(
+        self, endpoint_id: str, arguments: dict[str, Any], guard: SubmitGuard
+    ) -> Submission:
         request_id = f"mock-{self._now_ms()}-{secrets.token_hex(4)}"
         self.submitted.append({"endpoint_id": endpoint_id, "arguments": arguments})
         packed = base64.urlsafe_b64encode(json.dumps(arguments).encode()).decode()
@@ -72,6 +77,8 @@ class MockProvider(ProfiledProvider):
         )
 
     async def status(self, submission: Submission) -> QueueState:
+        if submission.request_id in self._cancelled:
+            return Finished("Request cancelled", "request_cancelled")
         submitted_ms = int(submission.request_id.split("-")[1])
         if self._now_ms() - submitted_ms >= self.delay * 1000:
             return Finished()
@@ -139,8 +146,15 @@ class MockProvider(ProfiledProvider):
     async def is_reachable(self, url: str) -> bool:
         return url in self._images
 
-    async def cancel(self, submission: Submission) -> bool:
-        return True
+    async def cancel(self, submission: Submission) -> CancelOutcome:
+        self._cancelled.add(submission.request_id)
+        return "requested"
+
+    async def bill(self, submission: Submission) -> Decimal | None:
+        return Decimal("0")
+
+    async def cost_micros(self, endpoint_id: str, units: Decimal) -> int:
+        return self.prices.cost_micros(endpoint_id, units)
 
     async def close(self) -> None:
         self._images.clear()

@@ -2,7 +2,8 @@
 
 Parses the text after `/image`, thread replies and modals. Pure logic, no I/O. Whatever a user
 can get wrong ends in an OptionError whose message is a sentence they can act on; whatever is
-returned is valid for fal's GPT Image 2 endpoints.
+returned fits fal's size rules. Whether the model can do what was asked (a transparent
+background, say) is for its profile to say (bot.profiles).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ RATIO_TOLERANCE = 0.005
 EXACT_RATIO_BAND = 0.25
 
 OPTION_NAMES = ("quality", "size", "ar", "n", "format", "background")
+# What help and error messages offer. `--background` is read so that asking for one gets the
+# model's own answer (see bot.profiles), but GPT Image 2 has no background setting to offer.
+LISTED_OPTIONS = ("quality", "size", "ar", "n", "format")
 _PICK_OPTION = "image"
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
@@ -218,10 +222,10 @@ def _pick(option: str, value: str, choices: tuple[_T, ...], aliases: dict[str, s
     raise OptionError(f"`--{option} {value}` isn't one of {', '.join(choices)}.")
 
 
-def _unknown_option(token: str, name: str, names: tuple[str, ...]) -> OptionError:
+def _unknown_option(token: str, name: str) -> OptionError:
     if name == _PICK_OPTION:
         return OptionError(f"`{token}` picks an image to edit: use it in a reply in a bot thread.")
-    listed = ", ".join(f"`--{option}`" for option in names)
+    listed = ", ".join(f"`--{option}`" for option in LISTED_OPTIONS)
     return OptionError(f"`{token}` isn't an option. The options are {listed}; see `/image help`.")
 
 
@@ -262,7 +266,7 @@ def _read_option(
         # An em dash before a word is ordinary prose ("a cat —sleeping"); only `--` is sure intent.
         if match[1] != "--":
             return None, "", i
-        raise _unknown_option(token, name, names)
+        raise _unknown_option(token, name)
     if match[3] is not None:
         value, end = match[3], i
     elif i + 1 < len(tokens) and not _OPTION_RE.fullmatch(tokens[i + 1][0]):
@@ -374,14 +378,12 @@ def help_text(default_quality: Quality = "medium") -> str:
             "(use either `--size` or `--ar`)",
             f"• `--n 1..{MAX_IMAGES}`: how many images (default `1`)",
             "• `--format png|jpeg|webp`: file type (default `png`)",
-            "• `--background auto|transparent|opaque`: transparent needs png or webp "
-            "(default `auto`)",
             "",
             "*Edit:* reply in the image's thread with what to change; it edits the latest image. "
             "Start with `#2` (or `--image 2`) to edit another one of its images.",
             "",
             "*Examples:*",
             "`/image a lighthouse at dawn, oil painting --quality low --ar 16:9`",
-            "`/image a logo for a coffee shop --size square --n 4 --background transparent`",
+            "`/image a logo for a coffee shop on a white background --size square --n 4`",
         ]
     )

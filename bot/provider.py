@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from bot.options import ImageRequest
 from bot.pricing import PriceTable
-
-JobKind = Literal["generate", "edit"]
+from bot.profiles import JobKind as JobKind
+from bot.profiles import ModelProfile
 
 
 class ProviderError(Exception):
@@ -24,6 +25,8 @@ class ProviderError(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        # What fal billed for the failed attempt (`x-fal-billable-units` on the error answer).
+        self.billed_units: Decimal | None = None
 
 
 class InvalidInput(ProviderError):
@@ -49,14 +52,16 @@ class Unavailable(ProviderError):
     retryable = True
 
 
-class ProviderTimeout(ProviderError):
-    kind = "timeout"
-
-
 class RequestLost(ProviderError):
     """fal no longer knows the request (expired or never stored)."""
 
     kind = "lost"
+
+
+class Unconfirmed(ProviderError):
+    """A submit's answer was lost and fal's records could not say whether it arrived."""
+
+    kind = "unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,11 @@ class Running:
 
 @dataclass(frozen=True)
 class Finished:
+    """fal is done with the request; `ran` when fal reports time its runner spent on it."""
+
     error: str | None = None
     error_type: str | None = None
+    ran: bool = False
 
 
 QueueState = Queued | Running | Finished
@@ -104,9 +112,26 @@ class Generation:
     billed_units: Decimal | None
 
 
+CancelOutcome = Literal["requested", "too_late", "unknown"]
+
+
+@dataclass(frozen=True)
+class SubmitGuard:
+    """What a submit needs to never leave fal a second request for one job.
+
+    `since`: a submit for this job may have reached fal from this moment (an earlier attempt
+    or process), so fal's records are looked at before sending again. `taken` says whether a
+    request id already belongs to some job, so one job never adopts another's request.
+    """
+
+    since: datetime | None
+    taken: Callable[[str], Awaitable[bool]]
+
+
 class ImageProvider(Protocol):
     name: str
     prices: PriceTable
+    profile: ModelProfile
 
     def endpoint_for(self, kind: JobKind) -> str: ...
 
@@ -114,7 +139,9 @@ class ImageProvider(Protocol):
         self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
     ) -> dict[str, Any]: ...
 
-    async def submit(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission: ...
+    async def submit(
+        self, endpoint_id: str, arguments: dict[str, Any], guard: SubmitGuard
+    ) -> Submission: ...
 
     async def status(self, submission: Submission) -> QueueState: ...
 
@@ -126,10 +153,20 @@ class ImageProvider(Protocol):
 
     async def result(self, submission: Submission) -> Generation: ...
 
+    async def bill(self, submission: Submission) -> Decimal | None:
+        """The units fal billed for a request that ended without a result, if fal says."""
+        ...
+
+    async def cost_micros(self, endpoint_id: str, units: Decimal) -> int:
+        """What `units` of an endpoint cost, at fal's unit price."""
+        ...
+
     async def download(self, url: str, destination: Path) -> int: ...
 
     async def is_reachable(self, url: str) -> bool: ...
 
-    async def cancel(self, submission: Submission) -> bool: ...
+    async def cancel(self, submission: Submission) -> CancelOutcome:
+        """Ask fal to cancel; only a later status says whether it stopped before running."""
+        ...
 
     async def close(self) -> None: ...

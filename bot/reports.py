@@ -16,6 +16,7 @@ from bot.blockkit import Block, context, escape, fields, header, message_blocks,
 from bot.periods import Period
 from bot.pricing import format_usd, to_usd
 from bot.store.ledger import GROUPINGS, SpendRow
+from bot.store.reconciliation import UNATTRIBUTED
 
 TOP_SPENDERS = 5
 TOP_GROUPS = 10
@@ -136,7 +137,7 @@ def _spenders_text(report: Report) -> str:
     everyone = report.top_spenders(limit=None)
     lines = ["*Top spenders*"]
     lines += [
-        f"{rank}. <@{total.key}> {_summary(total)}"
+        f"{rank}. {_person(total.key)} {_summary(total)}"
         for rank, total in enumerate(everyone[:TOP_SPENDERS], start=1)
     ]
     lines += _more(len(everyone) - TOP_SPENDERS, "person", "people")
@@ -152,6 +153,11 @@ def _groups_text(report: Report) -> str:
     )
     lines += _more(len(everyone) - TOP_GROUPS, *noun)
     return "\n".join(lines)
+
+
+def _person(user_id: str) -> str:
+    """A person's mention; fal requests no job claims (booked by reconciliation) as a label."""
+    return "_unattributed (fal billed, no job)_" if user_id == UNATTRIBUTED else f"<@{user_id}>"
 
 
 def _group_label(by: str, key: str) -> str:

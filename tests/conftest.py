@@ -34,6 +34,7 @@ def _free_port() -> int:
 FAL = FalStandIn(port=_free_port())
 os.environ["FAL_RUN_HOST"] = f"127.0.0.1:{FAL.port}"
 os.environ["FAL_QUEUE_RUN_HOST"] = f"127.0.0.1:{FAL.port}"
+os.environ["IMAGEBOT_FAL_API_URL"] = FAL.api_url
 os.environ["SSL_CERT_FILE"] = FAL.ca_path
 os.environ.pop("SSL_CERT_DIR", None)
 FAL_KEY = FAL.key
@@ -50,7 +51,10 @@ def fal_server() -> Iterator[FalStandIn]:
 def fal(fal_server: FalStandIn) -> Iterator[FalStandIn]:
     fal_server.reset()
     yield fal_server
+    refused = fal_server.unexpected_schema_errors()
     fal_server.reset()
+    # Every submit of every test must fit the endpoint's published schema.
+    assert not refused, f"submits outside fal's schema: {refused}"
 
 
 @pytest.fixture

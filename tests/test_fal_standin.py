@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import io
 import ssl
+from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.testing.images import make_png, png_size
 KEY = "test-fal-key"
 T2I = "openai/gpt-image-2"
 EDIT = "openai/gpt-image-2/edit"
+_NO_FALLBACK = {"x-fal-disable-fallbacks": "true"}
 
 
 @pytest.fixture
@@ -159,38 +161,64 @@ async def test_jpeg_output_and_large_png(fal: FalStandIn, fal_client: ModuleType
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "arguments", "field"),
+    ("endpoint", "arguments", "field", "kind"),
     [
-        (T2I, {"prompt": "x"}, "prompt"),
-        (T2I, {"prompt": "ok prompt", "quality": "ultra"}, "quality"),
-        (T2I, {"prompt": "ok prompt", "num_images": 5}, "num_images"),
-        (T2I, {"prompt": "ok prompt", "image_size": {"width": 1000, "height": 1000}}, "image_size"),
-        (T2I, {"prompt": "ok prompt", "image_size": {"width": 3840, "height": 960}}, "image_size"),
-        (T2I, {"prompt": "ok prompt", "image_size": {"width": 512, "height": 512}}, "image_size"),
-        (EDIT, {"prompt": "ok prompt", "image_urls": []}, "image_urls"),
-        (EDIT, {"prompt": "ok prompt", "image_urls": ["ftp://x/y.png"]}, "image_urls"),
+        (T2I, {"prompt": "x"}, "prompt", "value_error"),
+        (T2I, {"prompt": "ok prompt", "quality": "ultra"}, "quality", "value_error"),
+        (T2I, {"prompt": "ok prompt", "num_images": 5}, "num_images", "value_error"),
+        (T2I, {"prompt": "ok", "image_size": {"width": 1000, "height": 1000}}, "image_size", "value_error"),
+        (T2I, {"prompt": "ok", "image_size": {"width": 3840, "height": 960}}, "image_size", "value_error"),
+        (T2I, {"prompt": "ok", "image_size": {"width": 512, "height": 512}}, "image_size", "value_error"),
+        (T2I, {"prompt": "a sticker", "background": "transparent"}, "background", "extra_forbidden"),
+        (EDIT, {"prompt": "ok", "image_urls": ["https://x/1.png"], "seed": 4}, "seed", "extra_forbidden"),
+        (EDIT, {"prompt": "ok prompt", "image_urls": []}, "image_urls", "value_error"),
+        (EDIT, {"prompt": "ok prompt", "image_urls": ["ftp://x/y.png"]}, "image_urls", "value_error"),
+        (EDIT, {"prompt": "ok", "image_urls": ["https://x/1.png"] * 17}, "image_urls", "value_error"),
     ],
-)
-async def test_invalid_input_completes_with_422(
+)  # fmt: skip
+async def test_inputs_outside_the_schema_are_refused_with_fal_422(
     fal: FalStandIn,
     fal_client: ModuleType,
-    http: httpx.AsyncClient,
     endpoint: str,
     arguments: dict[str, Any],
     field: str,
+    kind: str,
 ) -> None:
-    fal.default = FalBehaviour(run_seconds=0)
-    handle = await fal_client.AsyncClient(key=KEY).submit(endpoint, arguments)
-    final = (await _statuses(handle))[-1]
-    assert final.error and final.error_type == "value_error"
-    response = await http.get(handle.response_url, headers=_auth())
-    assert response.status_code == 422
-    [detail] = response.json()["detail"]
-    assert detail["loc"] == ["body", field] and detail["type"] == "value_error"
+    fal.schema_errors_expected = True
     with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
-        await handle.get()
+        await fal_client.AsyncClient(key=KEY).submit(endpoint, arguments)
     assert caught.value.status_code == 422 and isinstance(caught.value.message, list)
-    assert len(fal.requests) == 1
+    [detail] = caught.value.message
+    assert detail["loc"] == ["body", field] and detail["type"] == kind
+    # fal's SDK marks schema errors unbilled.
+    assert caught.value.response_headers["x-fal-billable-units"] == "0"
+    assert fal.requests == [] and len(fal.schema_errors) == 1
+
+
+def test_a_test_that_sends_outside_the_schema_fails_unless_it_says_so(fal: FalStandIn) -> None:
+    fal.schema_errors.append({"endpoint_id": T2I, "arguments": {}, "detail": []})
+    assert fal.unexpected_schema_errors()
+    fal.schema_errors_expected = True
+    assert fal.unexpected_schema_errors() == []
+    fal.schema_errors.clear()
+
+
+async def test_scripted_422_carries_billable_units_when_told(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(
+        FalBehaviour(outcome="validation_error", run_seconds=0, error_units=Decimal("0.0123")),
+        FalBehaviour(outcome="content_policy", run_seconds=0),
+    )
+    client = fal_client.AsyncClient(key=KEY)
+    billed = await client.submit(T2I, {"prompt": "a heron"})
+    free = await client.submit(T2I, {"prompt": "a heron"})
+    await _statuses(billed)
+    await _statuses(free)
+    first = await http.get(billed.response_url, headers=_auth())
+    second = await http.get(free.response_url, headers=_auth())
+    assert (first.status_code, first.headers["x-fal-billable-units"]) == (422, "0.0123")
+    assert second.status_code == 422 and "x-fal-billable-units" not in second.headers
 
 
 async def test_content_policy_violation(
@@ -248,23 +276,91 @@ async def test_result_500_then_recovers(fal: FalStandIn, fal_client: ModuleType)
 async def test_cancel_while_queued(
     fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
 ) -> None:
-    fal.plan(FalBehaviour(queue_seconds=30, queue_position=5), FalBehaviour(run_seconds=30))
+    fal.plan(FalBehaviour(queue_seconds=30, queue_position=5))
     client = fal_client.AsyncClient(key=KEY)
     queued = await client.submit(T2I, {"prompt": "wait"})
     response = await http.put(queued.cancel_url, headers=_auth())
     assert (response.status_code, response.json()) == (202, {"status": "CANCELLATION_REQUESTED"})
     final = await queued.status()
     assert final.error == "Request cancelled" and final.error_type == "request_cancelled"
+    assert final.metrics == {"inference_time": 0}
     result = await http.get(queued.response_url, headers=_auth())
     assert (result.status_code, result.json()) == (400, {"detail": "Request was cancelled"})
-    assert fal.record(queued.request_id).cancelled
-
-    running = await client.submit(T2I, {"prompt": "busy"})
-    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
-        await running.cancel()
-    assert caught.value.status_code == 400
+    assert "x-fal-billable-units" not in result.headers
+    assert fal.record(queued.request_id).cancelled and fal.billing_events() == []
     unknown = await http.put(queued.cancel_url.replace(queued.request_id, "nope"), headers=_auth())
     assert (unknown.status_code, unknown.json()) == (404, {"status": "NOT_FOUND"})
+
+
+async def test_cancel_of_a_running_request_is_202_and_the_app_stops_it_billing_what_ran(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(run_seconds=30, stop_units=Decimal("0.0107")))
+    running = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "busy"})
+    assert (await http.get(running.status_url, headers=_auth())).status_code == 202
+
+    response = await http.put(running.cancel_url, headers=_auth())
+
+    assert (response.status_code, response.json()) == (202, {"status": "CANCELLATION_REQUESTED"})
+    final = await running.status()
+    assert final.error_type == "request_cancelled" and final.metrics["inference_time"] >= 0
+    result = await http.get(running.response_url, headers=_auth())
+    assert result.status_code == 499 and result.headers["x-fal-billable-units"] == "0.0107"
+    [event] = fal.billing_events()
+    assert event["request_id"] == running.request_id and event["output_units"] == 0.0107
+    again = await http.put(running.cancel_url, headers=_auth())
+    assert (again.status_code, again.json()) == (400, {"status": "ALREADY_COMPLETED"})
+
+
+async def test_cancel_of_a_running_request_the_app_lets_finish(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(start_on_cancel=True, on_cancel="finish", run_seconds=0.2))
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "busy"})
+    assert type(await handle.status()).__name__ == "Queued"
+
+    response = await http.put(handle.cancel_url, headers=_auth())
+
+    assert response.status_code == 202
+    seen = await _statuses(handle)
+    assert seen[-1].error is None and "images" in await handle.get()
+    [event] = fal.billing_events()
+    assert event["output_units"] == 0.0421
+
+
+async def test_a_cancelled_request_can_read_cancelled_in_its_status(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(queue_seconds=30, cancelled_status="CANCELLED"))
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "wait"})
+    await http.put(handle.cancel_url, headers=_auth())
+    status = await http.get(handle.status_url, headers=_auth())
+    assert (status.status_code, status.json()["status"]) == (200, "CANCELLED")
+
+
+async def test_status_is_202_until_completed_then_200(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(queue_seconds=0.3, queue_position=2, run_seconds=0.3))
+    handle = await fal_client.AsyncClient(key=KEY).submit(T2I, {"prompt": "a cat"})
+    codes = {}
+    async with asyncio.timeout(10):
+        while "COMPLETED" not in codes:
+            answer = await http.get(handle.status_url, headers=_auth())
+            codes[answer.json()["status"]] = answer.status_code
+            await asyncio.sleep(0.05)
+    assert codes == {"IN_QUEUE": 202, "IN_PROGRESS": 202, "COMPLETED": 200}
+
+
+async def test_a_submit_whose_answer_is_dropped_is_still_queued(
+    fal: FalStandIn, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(outcome="submit_drop", fail_times=1))
+    with pytest.raises(httpx.TransportError):
+        await http.post(f"{fal.base_url}/{T2I}", json={"prompt": "a cat"}, headers=_auth())
+    again = await http.post(f"{fal.base_url}/{T2I}", json={"prompt": "a cat"}, headers=_auth())
+    assert again.status_code == 200 and len(fal.requests) == 2
+    assert again.json()["request_id"] == fal.requests[1].request_id
 
 
 async def test_wrong_key_is_401(
@@ -321,3 +417,60 @@ async def test_resume_by_request_id_and_sync_mode(
     assert status.json()["status"] == "COMPLETED" and status.json()["logs"] == []
     [image] = (await client.result(EDIT, submitted.request_id))["images"]
     assert image["url"].startswith("data:image/png;base64,")
+
+
+async def test_platform_api_serves_history_billing_and_prices_from_what_ran(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(*[FalBehaviour(run_seconds=0) for _ in range(3)])
+    fal.prices[T2I] = Decimal("0.5")
+    client = fal_client.AsyncClient(key=KEY)
+    handles = [await client.submit(T2I, {"prompt": f"cat {i}", "quality": "low"}) for i in range(3)]
+    for handle in handles:
+        await handle.get()
+    api, admin = fal.api_url, _auth(fal.admin_key)
+
+    page = await http.get(
+        f"{api}/models/requests/by-endpoint",
+        params={"endpoint_id": T2I, "expand": "payloads", "limit": "2"},
+        headers=_auth(),
+    )
+    body = page.json()
+    assert page.status_code == 200 and len(body["items"]) == 2 and body["has_more"]
+    assert body["items"][0]["json_input"] == {"prompt": "cat 0", "quality": "low"}
+    rest = await http.get(
+        f"{api}/models/requests/by-endpoint",
+        params={"endpoint_id": T2I, "limit": "2", "cursor": body["next_cursor"]},
+        headers=_auth(),
+    )
+    assert [i["request_id"] for i in rest.json()["items"]] == [handles[2].request_id]
+    assert "json_input" not in rest.json()["items"][0] and not rest.json()["has_more"]
+
+    events = await http.get(
+        f"{api}/models/billing-events", params={"endpoint_id": T2I}, headers=admin
+    )
+    found = events.json()["billing_events"]
+    assert {e["request_id"] for e in found} == {h.request_id for h in handles}
+    assert all(e["unit_price"] == 0.5 and e["cost_estimate_nano_usd"] == 21_050_000 for e in found)
+    refused = await http.get(f"{api}/models/billing-events", headers=_auth())
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "authorization_error"
+
+    prices = await http.get(f"{api}/models/pricing", params={"endpoint_id": T2I}, headers=_auth())
+    assert prices.json()["prices"] == [
+        {"endpoint_id": T2I, "unit_price": 0.5, "unit": "units", "currency": "USD"}
+    ]
+    missing = await http.get(f"{api}/models/pricing", headers=_auth())
+    assert missing.status_code == 400
+
+
+@pytest.mark.parametrize(("headers", "billed"), [({}, "fal-ai/other"), (_NO_FALLBACK, T2I)])
+async def test_fal_falls_back_only_without_the_header(
+    fal: FalStandIn, http: httpx.AsyncClient, headers: dict[str, str], billed: str
+) -> None:
+    fal.default = FalBehaviour(run_seconds=0, fallback_endpoint="fal-ai/other")
+    answer = await http.post(
+        f"{fal.base_url}/{T2I}", json={"prompt": "a cat"}, headers=_auth() | headers
+    )
+    await http.get(answer.json()["status_url"], headers=_auth())
+    [event] = fal.billing_events()
+    assert event["endpoint_id"] == billed

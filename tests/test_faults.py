@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
@@ -11,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import Job, JobState
+from bot.store import JobState
 from bot.testing.fal_standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack_standin import SlackStandIn
+from tests.jobs import card_of, finished, newest_when
 
 ADMIN = "U0ADMIN"
 MakeBot = Callable[..., AbstractAsyncContextManager[RunningBot]]
@@ -36,20 +35,6 @@ def make_bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> MakeBot:
 async def bot(make_bot: MakeBot) -> AsyncIterator[RunningBot]:
     async with make_bot() as running:
         yield running
-
-
-async def finished(bot: RunningBot, count: int = 1, timeout: float = 40.0) -> list[Job]:
-    async with asyncio.timeout(timeout):
-        while True:
-            jobs = await bot.store.jobs()
-            if len(jobs) >= count and all(j.finished and j.card_done for j in jobs):
-                await bot.idle()
-                return list(reversed(jobs))
-            await asyncio.sleep(0.05)
-
-
-def card_of(slack: SlackStandIn, job: Job) -> str:
-    return json.dumps(next(m for m in slack.messages(job.channel_id) if m["ts"] == job.card_ts))
 
 
 # --- fal ----------------------------------------------------------------------------------------
@@ -123,20 +108,37 @@ async def test_a_job_still_queued_at_its_deadline_is_cancelled_and_costs_nothing
     assert "took too long" in card_of(slack, job) and "Nothing was charged" in card_of(slack, job)
 
 
-async def test_a_job_running_past_its_deadline_counts_at_its_estimate(
+async def test_a_job_fal_keeps_running_past_its_deadline_counts_at_its_estimate(
     make_bot: MakeBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    fal.default = FalBehaviour(outcome="never")
+    fal.default = FalBehaviour(outcome="never", on_cancel="finish")
     async with make_bot(IMAGEBOT_JOB_DEADLINE_SECONDS="1.5") as bot:
         await bot.driver.command("/image", "forever --quality low")
         (job,) = await finished(bot)
 
     assert job.state == JobState.FAILED and job.error_kind == "overdue"
-    # fal started it, so fal bills it: the estimate stays charged, marked as an estimate.
+    # fal started it and did not stop, so fal bills it: the estimate stays charged, marked.
     assert job.charge_status == "settled" and job.charge_estimated
     assert job.amount_micros == job.estimate_micros > 0
     assert fal.calls["cancel"] == 1 and not fal.requests[0].cancelled
     assert "stopped waiting" in card_of(slack, job)
+
+
+async def test_a_job_fal_stops_at_its_deadline_is_charged_what_fal_billed(
+    make_bot: MakeBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(outcome="never", stop_units=Decimal("0.0107"))
+    async with make_bot(IMAGEBOT_JOB_DEADLINE_SECONDS="1.5") as bot:
+        await bot.driver.command("/image", "forever --quality low")
+        (job,) = await finished(bot)
+
+    assert job.state == JobState.FAILED and job.error_kind == "timeout"
+    assert fal.requests[0].stopped
+    assert job.charge_status == "settled" and not job.charge_estimated
+    assert job.amount_micros == 10_700 and job.billed_units == Decimal("0.0107")
+    card = card_of(slack, job)
+    assert "fal had already started" in card and "fal billed $0.0107" in card
+    assert "Nothing was charged" not in card
 
 
 # --- Slack --------------------------------------------------------------------------------------
@@ -197,9 +199,7 @@ async def test_upload_failing_after_fal_keeps_the_images_until_delivered(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    generated = await wait_for_job(
-        bot, lambda j: j.state == JobState.GENERATED and j.upload_started
-    )
+    generated = await newest_when(bot, lambda j: j.state == JobState.GENERATED and j.upload_started)
     assert all(Path(image.spool_path or "").is_file() for image in generated.images)
     assert generated.amount_micros == 42_100  # fal billed it: settled already
     (job,) = await finished(bot)
@@ -221,15 +221,6 @@ async def test_upload_that_can_never_land_tells_the_person(
     assert job.state == JobState.FAILED and job.error_kind == "slack_is_archived"
     assert job.charge_status == "settled"  # fal made and billed the image
     assert "couldn't post it" in slack.responses[-1].body["text"]
-
-
-async def wait_for_job(bot: RunningBot, check: Callable[[Job], bool], timeout: float = 20.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            jobs = await bot.store.jobs()
-            if jobs and check(jobs[0]):
-                return jobs[0]
-            await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

@@ -144,7 +144,7 @@ async def test_help_is_ephemeral_with_options_and_examples(bot: RunningBot, text
 
     body = reply.json()
     assert body["response_type"] == "ephemeral"
-    for word in ("--quality", "--size", "--ar", "--n", "--format", "--background", "/image "):
+    for word in ("--quality", "--size", "--ar", "--n", "--format", "/image "):
         assert word in body["text"]
 
 

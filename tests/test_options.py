@@ -24,6 +24,10 @@ from bot.options import (
     is_help,
     parse_request,
 )
+from bot.profiles import gpt_image_2
+from bot.testing.fal_models import validate
+
+PROFILE = gpt_image_2()
 
 
 def assert_fal_rules(size: Size) -> None:
@@ -262,10 +266,7 @@ REJECTED: list[tuple[str, list[str]]] = [
     ("a cat --n two", ["`--n two`", "1 to 4"]),
     ("a cat --format bmp", ["`--format bmp`", "png, jpeg, webp"]),
     ("a cat --background pink", ["`--background pink`", "auto, transparent, opaque"]),
-    (
-        "a cat --foo 1",
-        ["`--foo`", "--quality", "--size", "--ar", "--n", "--format", "--background"],
-    ),
+    ("a cat --foo 1", ["`--foo`", "--quality", "--size", "--ar", "--n", "--format"]),
     ("a cat --image 2", ["`--image`", "reply"]),
     ("a cat --n 1 --n 2", ["`--n`", "twice"]),
     ("a cat --quality low —quality high", ["`--quality`", "twice"]),
@@ -340,16 +341,23 @@ def test_help_text_lists_usage_options_presets_and_examples() -> None:
         "--ar",
         "--n 1..4",
         "--format png|jpeg|webp",
-        "--background auto|transparent|opaque",
         "`square` 1024x1024",
         "`4k` 3840x2160",
         "reply in the image's thread",
         "#2",
         "--quality low --ar 16:9",
-        "--size square --n 4 --background transparent",
+        "--size square --n 4",
     ]:
         assert phrase in help_text()
     assert "default `high`" in help_text("high")
+
+
+def test_help_and_errors_offer_only_what_the_model_does() -> None:
+    """GPT Image 2 on fal has no background setting: nothing offers one."""
+    assert "background" not in help_text().replace("white background", "")
+    with pytest.raises(OptionError) as caught:
+        parse_request("a cat --foo 1")
+    assert "--background" not in caught.value.message
 
 
 # --- properties ------------------------------------------------------------------------------
@@ -434,3 +442,8 @@ def test_any_successful_parse_is_valid_for_fal(words: list[str], allow_image_pic
     assert request.prompt == request.prompt.strip()
     if request.size is not None:
         assert_fal_rules(request.size)
+    # What GPT Image 2 can do fits fal's published schema; what it cannot, it refuses.
+    if PROFILE.refusal(request) is None:
+        for kind in ("generate", "edit"):
+            args = PROFILE.arguments(kind, request, ["https://x/1.png"], None)
+            assert validate(PROFILE.endpoint_for(kind), args) == []

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from bot.blocks import Cancelled, CardStatus, Done, Failed, Generating, Waiting, card
-from bot.jobs.texts import failure_text
+from bot.jobs.texts import cancel_note, failure_text
 from bot.slack import SlackError, SlackOut
 from bot.store.records import Job, JobState
 
@@ -164,7 +164,13 @@ def final_status(job: Job) -> CardStatus:
         end = job.finished_at or job.created_at
         seconds = max(1, round((end - job.created_at).total_seconds()))
         return Done(seconds, job.amount_micros, job.charge_estimated)
+    charged, estimated = job.charged_micros, job.charge_estimated
     if job.state == JobState.CANCELLED:
         by = (job.error_message or "").removeprefix("cancelled by ") or job.user_id
-        return Cancelled(by)
-    return Failed(failure_text(job.error_kind or "internal", job.error_message, job.id))
+        after_start = job.error_kind == "cancelled_after_start"
+        note = cancel_note(after_start=after_start, charged_micros=charged, estimated=estimated)
+        return Cancelled(by, note)
+    kind = job.error_kind or "internal"
+    return Failed(
+        failure_text(kind, job.error_message, job.id, charged_micros=charged, estimated=estimated)
+    )

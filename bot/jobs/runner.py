@@ -14,12 +14,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
 from bot.blocks import (
-    Cancelled,
+    Cancelling,
     CardStatus,
     Failed,
     Generating,
@@ -34,18 +33,23 @@ from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.polling import Durations
 from bot.jobs.slots import Slots
+from bot.jobs.stopping import Stop as _Stop
+from bot.jobs.stopping import Stopping, submission_of
+from bot.jobs.stopping import log_state as log_state
 from bot.jobs.texts import failure_text, undeliverable_text
+from bot.profiles import InputsOutsideSchema
 from bot.provider import (
     Finished,
     ImageProvider,
     ProviderError,
-    ProviderTimeout,
     Queued,
     Running,
     Submission,
+    SubmitGuard,
+    Unavailable,
 )
 from bot.slack import SlackError, SlackOut
-from bot.store import Job, JobState, Store
+from bot.store import Bill, Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
 
@@ -62,6 +66,11 @@ class RunnerConfig:
     card_updates_per_minute: float = 50.0
     spool: Path = Path("imagebot-spool")
 
+    @property
+    def cancel_grace(self) -> float:
+        """How long fal gets, after a deadline's cancel, to say how the request ended."""
+        return min(60.0, self.deadline_seconds / 4)
+
 
 @dataclass(frozen=True)
 class RunnerHooks:
@@ -71,11 +80,7 @@ class RunnerHooks:
     on_locked: Callable[[str], Awaitable[None]] | None = None
 
 
-class _Stop(Exception):
-    """The job ended (failed or cancelled) and the person has been told."""
-
-
-class Runner:
+class Runner(Stopping):
     def __init__(
         self,
         store: Store,
@@ -92,6 +97,7 @@ class Runner:
         self.inputs = inputs
         self.hooks = hooks or RunnerHooks()
         self.delivery = Delivery(store, provider, slack, config.spool)
+        self.cancel_grace = config.cancel_grace
         self.slots = Slots(config.max_at_fal, config.max_per_user)
         self.durations = Durations()
         self._budget = UpdateBudget(config.card_updates_per_minute)
@@ -100,6 +106,9 @@ class Runner:
         self._started: dict[str, float] = {}
         # Jobs whose submit may be on the wire: cancelling their task could lose a fal request.
         self._submitting: set[str] = set()
+        # Jobs fal was asked to cancel: their cards say so until fal says how they ended.
+        self._cancelling: set[str] = set()
+        self._cancel_locks: dict[str, asyncio.Lock] = {}
         self.accepting = True
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -144,35 +153,13 @@ class Runner:
         if card is not None:
             card.abandon()
         self._started.pop(job_id, None)
+        self._cancelling.discard(job_id)
+        self._cancel_locks.pop(job_id, None)
         self.slots.release(job_id)
 
     async def wait_idle(self) -> None:
         while self._tasks:
             await asyncio.wait(list(self._tasks.values()))
-
-    # --- cancel ----------------------------------------------------------------------------
-
-    async def cancel(self, job: Job, by: str) -> bool:
-        """Cancel a job fal has not started; False when it is too late (fal would bill it)."""
-        if job.started_at is not None or job.state not in (JobState.HELD, JobState.SUBMITTED):
-            return False
-        at_fal = job.state == JobState.SUBMITTED and job.fal_cancel_url
-        if at_fal and not await self.provider.cancel(_submission(job)):
-            return False
-        if not await self.store.mark_cancelled(job.id, by):
-            return False
-        log_state(self.store.clock(), job, "cancelled", by=by)
-        task = self._tasks.get(job.id)
-        if task is not None:
-            if job.id not in self._submitting:
-                task.cancel()
-            # A submit on the wire finishes; its job, now cancelled, cancels it at fal.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 60)
-        self.delivery.drop(job.id)
-        with contextlib.suppress(SlackError):
-            await self._finish_card(await self._reload(job.id), Cancelled(by))
-        return True
 
     # --- one job ---------------------------------------------------------------------------
 
@@ -190,7 +177,7 @@ class Runner:
             except Exception:
                 log.exception("job step failed unexpectedly job=%s", job_id)
             job = await self._reload(job_id)
-            if job.state == JobState.HELD:
+            if job.state == JobState.HELD and job.submit_sent_at is None:
                 with contextlib.suppress(_Stop, Exception):
                     await self._fail(job_id, "internal", None)
                 return
@@ -261,12 +248,19 @@ class Runner:
         await self._wait_for_slot(job, card_)
         try:
             image_urls, mask_url = await self.inputs.resolve(job)
+            arguments = self.provider.arguments(job.kind, job.request, image_urls, mask_url)
         except InputError as exc:
             await self._fail(job.id, "input_unavailable", exc.message)
-        arguments = self.provider.arguments(job.kind, job.request, image_urls, mask_url)
+        except InputsOutsideSchema as exc:
+            log.error("inputs outside the endpoint's schema job=%s: %s", job.id, exc)
+            await self._fail(job.id, "internal", None)
         self._submitting.add(job.id)
         try:
-            submission = await self.provider.submit(job.endpoint_id, arguments)
+            # Once marked, fal may hold a request for the job: a retry looks there first.
+            if not await self.store.mark_submit_sent(job.id):
+                raise _Stop  # cancelled before anything left
+            guard = SubmitGuard(job.submit_sent_at, self.store.request_taken)
+            submission = await self.provider.submit(job.endpoint_id, arguments, guard)
             stored = await self.store.mark_submitted(
                 job.id, submission.request_id, submission.status_url,
                 submission.result_url, submission.cancel_url,
@@ -276,7 +270,7 @@ class Runner:
         finally:
             self._submitting.discard(job.id)
         if not stored:
-            # Cancelled while the submit was on its way: fal must not run it for nobody.
+            # The job ended while its submit was on its way: fal must not run it for nobody.
             await self.provider.cancel(submission)
             raise _Stop
         log_state(self.store.clock(), job, "submitted", request=submission.request_id)
@@ -294,34 +288,55 @@ class Runner:
             raise
 
     async def _wait_at_fal(self, job: Job) -> None:
-        """Follow the job at fal until it is finished, or until its deadline."""
+        """Follow the job at fal until fal is done with it, or until its deadline."""
         card_ = self._card(job)
-        submission = _submission(job)
-        key = (job.endpoint_id, job.request.quality)
+        submission = submission_of(job)
+        async with self.cancel_lock(job.id):
+            job = await self._reload(job.id)
+        if job.cancel_requested_at is not None:
+            # Asked before a restart, or while the submit was on its way: make sure fal heard.
+            await self.provider.cancel(submission)
+            if job.cancel_requested_by is not None:
+                self._cancelling.add(job.id)
+                await card_.show(Cancelling(job.cancel_requested_by))
         deadline = (job.submitted_at or job.created_at).timestamp() + self.config.deadline_seconds
         left = deadline - self.store.clock().timestamp()
-        running_since: float | None = None
         try:
             async with asyncio.timeout(max(0.0, left)):
-                watch = self.provider.watch(submission, await self._expected(key))
-                async with contextlib.aclosing(watch) as states:
-                    async for state in states:
-                        if isinstance(state, Queued):
-                            await card_.show(InQueue(state.position, self.provider.name))
-                        elif isinstance(state, Running) and running_since is None:
-                            running_since = time.monotonic()
-                            self._started[job.id] = running_since
-                            await self.store.mark_started(job.id)
-                            await card_.show(Generating(0))
-                        elif isinstance(state, Finished):
-                            break
+                finished = await self._follow(job, card_, submission)
         except TimeoutError:
-            await self._time_out(job, submission)
+            finished = await self._time_out(job, card_, submission)
         except ProviderError as exc:
             await self._fail_provider(job, exc)
-        if running_since is not None:
-            self.durations.add(key, time.monotonic() - running_since)
+        async with self.cancel_lock(job.id):
+            job = await self._reload(job.id)
+        if job.cancel_requested_at is not None:
+            await self._after_cancel(job, submission, finished)
         await self._collect(job, submission)
+
+    async def _follow(self, job: Job, card_: Card, submission: Submission) -> Finished:
+        """fal's status until it is done; IN_PROGRESS marks the job started (no more Cancel)."""
+        key = (job.endpoint_id, job.request.quality)
+        running_since: float | None = None
+        watch = self.provider.watch(submission, await self._expected(key))
+        async with contextlib.aclosing(watch) as states:
+            async for state in states:
+                if isinstance(state, Finished):
+                    if running_since is not None:
+                        self.durations.add(key, time.monotonic() - running_since)
+                    return state
+                started = isinstance(state, Running) and running_since is None
+                if started:
+                    running_since = time.monotonic()
+                    self._started[job.id] = running_since
+                    await self.store.mark_started(job.id)
+                if job.id in self._cancelling:
+                    continue
+                if isinstance(state, Queued):
+                    await card_.show(InQueue(state.position, self.provider.name))
+                elif started:
+                    await card_.show(Generating(0))
+        raise Unavailable("fal's status ended before the request was done")
 
     async def _expected(self, key: tuple[str, str]) -> float | None:
         if not self.durations.known(key):
@@ -336,10 +351,10 @@ class Runner:
         except ProviderError as exc:
             await self._fail_provider(job, exc)
         units = generation.billed_units
-        cost = None if units is None else self.provider.prices.cost_micros(job.endpoint_id, units)
         if units is None:
             log.warning("fal reported no billable units job=%s: settling the estimate", job.id)
-        await self.store.mark_generated(job.id, images, units, cost)
+        bill = await self._bill(job.endpoint_id, units)
+        await self.store.mark_generated(job.id, images, units, bill.micros)
         self.slots.release(job.id)
         log_state(self.store.clock(), job, "generated", units=units, images=len(images))
         if self.hooks.on_settled is not None:
@@ -367,18 +382,19 @@ class Runner:
         await self.store.mark_card_done(job.id)
 
     async def _fail(
-        self, job_id: str, kind: str, detail: str | None, *, settle_estimate: bool = False
+        self, job_id: str, kind: str, detail: str | None, *, bill: Bill | None = None
     ) -> NoReturn:
+        """End the job as failed: free, or charged `bill` when fal billed the attempt."""
         job = await self._reload(job_id)
-        ended = await self.store.mark_failed(
-            job.id, kind, detail or kind, settle_estimate=settle_estimate
-        )
+        ended = await self.store.mark_failed(job.id, kind, detail or kind, bill=bill)
         if ended:
-            log_state(self.store.clock(), job, "failed", kind=kind)
+            log_state(self.store.clock(), job, "failed", kind=kind, bill=bill)
         self.slots.release(job.id)
         self.delivery.drop(job.id)
         job = await self._reload(job.id)
-        message = failure_text(kind, detail, job.id)
+        message = failure_text(
+            kind, detail, job.id, charged_micros=job.charged_micros, estimated=job.charge_estimated
+        )
         if job.card_ts is None:
             await self._tell(job, message)
         else:
@@ -389,7 +405,9 @@ class Runner:
         if exc.kind == "account_locked" and self.hooks.on_locked is not None:
             await _quietly(self.hooks.on_locked(exc.detail or exc.message), job.id)
         category = getattr(exc, "category", "")
-        await self._fail(job.id, exc.kind, category or exc.detail or exc.message)
+        # A refusal fal billed (a 422 after its runner worked) is charged, at fal's units.
+        bill = await self._bill(job.endpoint_id, exc.billed_units) if exc.billed_units else None
+        await self._fail(job.id, exc.kind, category or exc.detail or exc.message, bill=bill)
 
     async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
         """The card cannot be posted where the person asked: tell them privately."""
@@ -413,40 +431,9 @@ class Runner:
             log.warning("could not tell the requester job=%s error=%s", job.id, exc.code)
         await self.store.mark_card_done(job.id)
 
-    async def _time_out(self, job: Job, submission: Submission) -> None:
-        """Past the deadline: cancel at fal if it has not started; collect it if it finished
-        meanwhile (the bot may have been down); else stop waiting, counting the estimate,
-        since fal bills what it ran. Returns only when the result is there to collect."""
-        job = await self._reload(job.id)
-        cancelled = await self.provider.cancel(submission)
-        if cancelled and job.started_at is None:
-            await self._fail_provider(job, ProviderTimeout("fal took too long"))
-        try:
-            state = await self.provider.status(submission)
-        except ProviderError:
-            state = None
-        if isinstance(state, Finished):
-            return
-        await self._fail(job.id, "overdue", None, settle_estimate=True)
-
-
-def log_state(now: datetime, job: Job, state: str, **fields: object) -> None:
-    """One structured line per transition: job, person, state, seconds since the request
-    (on the store's clock, which every deadline and period is measured on)."""
-    age = (now - job.created_at).total_seconds()
-    extra = "".join(f" {name}={value}" for name, value in fields.items())
-    log.info("job state=%s job=%s user=%s age_s=%.2f%s", state, job.id, job.user_id, age, extra)
-
 
 async def _quietly(hook: Awaitable[None], job_id: str) -> None:
     try:
         await hook
     except Exception:
         log.exception("a job hook failed job=%s", job_id)
-
-
-def _submission(job: Job) -> Submission:
-    return Submission(
-        job.fal_request_id or "", job.fal_status_url or "", job.fal_result_url or "",
-        job.fal_cancel_url or "",
-    )  # fmt: skip

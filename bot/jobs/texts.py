@@ -1,28 +1,61 @@
-"""What people are told when a job cannot be done, by the kind of failure."""
+"""What people are told when a job cannot be done, by the kind of failure, and what it cost."""
 
 from __future__ import annotations
+
+from bot.pricing import format_usd
 
 _NOTHING_CHARGED = "Nothing was charged."
 
 
-def failure_text(kind: str, detail: str | None, job_id: str) -> str:
+def charge_note(charged_micros: int, *, estimated: bool = False) -> str:
+    """What the attempt cost, as the ledger has it: a job is only ever said to be free when
+    fal billed nothing for it."""
+    if charged_micros <= 0:
+        return _NOTHING_CHARGED
+    if estimated:
+        return (
+            f"fal has not said what it billed yet, so it counts at its estimate of"
+            f" {format_usd(charged_micros)} until fal's records settle it."
+        )
+    return f"fal billed {format_usd(charged_micros)} for this attempt."
+
+
+def cancel_note(*, after_start: bool, charged_micros: int, estimated: bool = False) -> str:
+    """The end of a cancelled card: free only when fal stopped it before running it."""
+    if not after_start:
+        return _NOTHING_CHARGED
+    return f"fal had already started it. {charge_note(charged_micros, estimated=estimated)}"
+
+
+def failure_text(
+    kind: str, detail: str | None, job_id: str, *, charged_micros: int = 0, estimated: bool = False
+) -> str:
     detail = (detail or "").strip()
+    charged = charge_note(charged_micros, estimated=estimated)
     match kind:
         case "invalid_input":
             reason = f": {detail}" if detail and detail != kind else "."
-            return f"fal could not use this request{reason} {_NOTHING_CHARGED}"
+            return f"fal could not use this request{reason} {charged}"
         case "content_policy":
             category = f" (category: {detail})" if detail and detail != kind else ""
-            return f"The model declined this prompt{category}. {_NOTHING_CHARGED}"
+            return f"The model declined this prompt{category}. {charged}"
         case "account_locked":
             return (
                 "fal refused the bot's account (it may be locked or out of balance), so please"
-                f" ask an admin to check it. {_NOTHING_CHARGED}"
+                f" ask an admin to check it. {charged}"
             )
         case "unavailable":
-            return f"fal is unavailable right now. Try again in a few minutes. {_NOTHING_CHARGED}"
+            return f"fal is unavailable right now. Try again in a few minutes. {charged}"
+        case "unconfirmed":
+            return (
+                "fal did not answer, and its records could not say whether it got the request."
+                " Nothing is charged unless fal's records show it ran; if they do, its bill"
+                " reaches your spend when they are next checked. Try again in a few minutes."
+            )
+        case "timeout" if charged_micros > 0:
+            return f"fal took too long, so I cancelled it, but fal had already started. {charged}"
         case "timeout":
-            return f"fal took too long, so I cancelled the request. {_NOTHING_CHARGED}"
+            return f"fal took too long, so I cancelled the request. {charged}"
         case "overdue":
             return (
                 "fal took too long and had already started, so I stopped waiting. fal may"
@@ -30,14 +63,14 @@ def failure_text(kind: str, detail: str | None, job_id: str) -> str:
             )
         case "input_unavailable":
             reason = f": {detail}" if detail and detail != kind else "."
-            return f"I couldn't get the image to edit{reason} {_NOTHING_CHARGED}"
+            return f"I couldn't get the image to edit{reason} {charged}"
         case "lost":
-            return f"fal lost track of this request. Try again. {_NOTHING_CHARGED}"
-        case "cancelled":
-            return f"Cancelled. {_NOTHING_CHARGED}"
+            return f"fal lost track of this request. Try again. {charged}"
+        case "cancelled" | "cancelled_after_start":
+            return f"Cancelled. {charged}"
     if kind.startswith("slack_"):
         return undeliverable_text(kind.removeprefix("slack_"), before_start=False)
-    return f"Sorry, something went wrong on our side (job {job_id}). {_NOTHING_CHARGED}"
+    return f"Sorry, something went wrong on our side (job {job_id}). {charged}"
 
 
 def undeliverable_text(code: str, *, before_start: bool) -> str:

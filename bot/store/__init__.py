@@ -24,13 +24,15 @@ import aiosqlite
 
 from bot.clock import Clock, system_clock
 from bot.periods import Period
-from bot.store import admission, ledger
+from bot.store import admission, ledger, settling
 from bot.store.ledger import RecentCharge, SpendRow, Usage
+from bot.store.reconciliation import Reconciliation
 from bot.store.records import (
     JOB_COLUMNS,
     UNFINISHED,
     Admission,
     Admitted,
+    Bill,
     Duplicate,
     ImageInput,
     Job,
@@ -49,6 +51,7 @@ from bot.store.sql import read_all
 __all__ = [
     "Admission",
     "Admitted",
+    "Bill",
     "Duplicate",
     "ImageInput",
     "Job",
@@ -60,7 +63,9 @@ __all__ = [
     "StoreError",
 ]
 
-_SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN charges c ON c.job_id = j.id"
+_SELECT_JOB = (
+    f"SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN charges c ON c.job_id = j.id AND c.line = 'job'"
+)
 
 
 class StoreError(Exception):
@@ -123,6 +128,11 @@ class Store:
 
     def _now_ms(self) -> int:
         return to_ms(self.clock())
+
+    @property
+    def reconciliation(self) -> Reconciliation:
+        """The ledger as reconciliation with fal's records reads and settles it."""
+        return Reconciliation(self._reader, self._write, self._now_ms)
 
     async def ping(self) -> bool:
         row = await self._one("SELECT 1")
@@ -196,6 +206,28 @@ class Store:
             job_id, "card_ts = ?, thread_ts = COALESCE(thread_ts, ?)", (card_ts, thread_ts)
         )
 
+    async def mark_submit_sent(self, job_id: str) -> bool:
+        """A submit is about to leave: from now on fal may hold a request for this job.
+        False when the job is no longer waiting to be submitted (it was cancelled)."""
+        now = self._now_ms()
+        return await self._statement(
+            "UPDATE jobs SET submit_sent_at = COALESCE(submit_sent_at, ?), updated_at = ?"
+            " WHERE id = ? AND state = 'held'",
+            (now, now, job_id),
+        )
+
+    async def request_taken(self, request_id: str) -> bool:
+        """Whether a fal request id already belongs to a job or a ledger line."""
+        return bool(await self.reconciliation.known([request_id]))
+
+    async def mark_cancel_requested(self, job_id: str, by: str | None) -> bool:
+        """fal was asked to cancel (by a person, or by the deadline when `by` is None)."""
+        return await self._statement(
+            "UPDATE jobs SET cancel_requested_at = ?, cancel_requested_by = ?, updated_at = ?"
+            " WHERE id = ? AND state IN ('held', 'submitted') AND cancel_requested_at IS NULL",
+            (self._now_ms(), by, self._now_ms(), job_id),
+        )
+
     async def mark_submitted(
         self, job_id: str, request_id: str, status_url: str, result_url: str, cancel_url: str
     ) -> bool:
@@ -228,12 +260,7 @@ class Store:
             )
             if cursor.rowcount != 1:
                 return False
-            await db.execute(
-                "UPDATE charges SET status = 'settled', settled_at = ?, billed_units = ?,"
-                " amount_micros = COALESCE(?, estimate_micros), estimated = ?"
-                " WHERE job_id = ? AND status = 'held'",
-                (now, _text(billed_units), cost_micros, int(cost_micros is None), job_id),
-            )
+            await settling.settle(db, job_id, Bill(cost_micros, billed_units), now)
             return True
 
     async def mark_card_done(self, job_id: str) -> None:
@@ -259,20 +286,30 @@ class Store:
         )
 
     async def mark_failed(
-        self, job_id: str, kind: str, message: str, *, settle_estimate: bool = False
+        self, job_id: str, kind: str, message: str, *, bill: Bill | None = None
     ) -> bool:
-        """End the job. A hold is released (nothing was billed), or with `settle_estimate`
-        settled at the estimate (fal ran it and will bill it, but never said how much);
-        a charge already settled at fal's bill stays."""
-        return await self._end(
-            job_id, JobState.FAILED, UNFINISHED, kind, message, settle=settle_estimate
-        )
+        """End the job. Its hold is released (fal billed nothing), or settled at `bill`
+        (fal's bill, or the estimate when fal ran it but never said how much); a charge
+        already settled at fal's bill stays."""
+        return await self._end(job_id, JobState.FAILED, UNFINISHED, kind, message, bill)
 
-    async def mark_cancelled(self, job_id: str, by: str) -> bool:
+    async def mark_cancelled(
+        self,
+        job_id: str,
+        by: str,
+        *,
+        bill: Bill | None = None,
+        after_start: bool = False,
+        unsent: bool = False,
+    ) -> bool:
+        """Cancelled: released when fal stopped it before running it, else `after_start`
+        and charged `bill`, what fal billed for what it ran. With `unsent`, only if no
+        submit has left for it (so fal cannot hold a request the card calls free)."""
         states = (JobState.HELD, JobState.SUBMITTED)
-        return await self._end(
-            job_id, JobState.CANCELLED, states, "cancelled", f"cancelled by {by}"
-        )
+        kind = "cancelled_after_start" if after_start else "cancelled"
+        message = f"cancelled by {by}"
+        extra = " AND submit_sent_at IS NULL" if unsent else ""
+        return await self._end(job_id, JobState.CANCELLED, states, kind, message, bill, extra)
 
     async def _end(
         self,
@@ -281,29 +318,12 @@ class Store:
         allowed: Sequence[JobState],
         kind: str,
         message: str,
-        *,
-        settle: bool = False,
+        bill: Bill | None,
+        extra: str = "",
     ) -> bool:
         now = self._now_ms()
-        marks = ",".join("?" * len(allowed))
         async with self._write() as db:
-            cursor = await db.execute(
-                f"UPDATE jobs SET state = ?, error_kind = ?, error_message = ?, finished_at = ?,"
-                f" updated_at = ? WHERE id = ? AND state IN ({marks})",
-                (state, kind, message, now, now, job_id, *allowed),
-            )
-            if cursor.rowcount != 1:
-                return False
-            ending = (
-                "status = 'settled', estimated = 1"
-                if settle
-                else "status = 'released', amount_micros = 0"
-            )
-            await db.execute(
-                f"UPDATE charges SET {ending}, settled_at = ? WHERE job_id = ? AND status = 'held'",
-                (now, job_id),
-            )
-            return True
+            return await settling.end(db, job_id, state, allowed, (kind, message), bill, now, extra)
 
     async def _move(
         self,

@@ -127,10 +127,20 @@ class Job:
     amount_micros: int = 0
     charge_status: str = ""
     charge_estimated: bool = False
+    # A submit may have reached fal from this moment: look in fal's records before another.
+    submit_sent_at: datetime | None = None
+    # fal was asked to cancel (by this person; by nobody: the deadline).
+    cancel_requested_at: datetime | None = None
+    cancel_requested_by: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+    @property
+    def charged_micros(self) -> int:
+        """What the job costs the person now: its settled charge (0 while held or released)."""
+        return self.amount_micros if self.charge_status == "settled" else 0
 
     @property
     def prompt(self) -> str:
@@ -144,6 +154,7 @@ JOB_COLUMNS = """
     j.billed_units, j.slack_files_json, j.upload_started, j.card_done, j.error_kind,
     j.error_message,
     j.created_at, j.submitted_at, j.started_at, j.generated_at, j.finished_at,
+    j.submit_sent_at, j.cancel_requested_at, j.cancel_requested_by,
     c.estimate_micros, c.amount_micros, c.status AS charge_status, c.estimated
 """
 
@@ -187,6 +198,9 @@ def job_from_row(row: sqlite3.Row) -> Job:
         amount_micros=row["amount_micros"] or 0,
         charge_status=row["charge_status"] or "",
         charge_estimated=bool(row["estimated"]),
+        submit_sent_at=from_ms_or_none(row["submit_sent_at"]),
+        cancel_requested_at=from_ms_or_none(row["cancel_requested_at"]),
+        cancel_requested_by=row["cancel_requested_by"],
     )
 
 
@@ -216,6 +230,19 @@ def from_ms(ms: int) -> datetime:
 
 def from_ms_or_none(ms: int | None) -> datetime | None:
     return None if ms is None else from_ms(ms)
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What an ended job is charged: fal's bill, or (`micros` None) its estimate, marked as
+    one, when fal ran it but has not said what it billed."""
+
+    micros: int | None
+    units: Decimal | None = None
+
+    @classmethod
+    def estimate(cls) -> Bill:
+        return cls(None)
 
 
 @dataclass(frozen=True)

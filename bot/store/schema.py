@@ -92,7 +92,53 @@ MIGRATIONS: list[str] = [
         sent_at         INTEGER NOT NULL
     );
     """,
-    # 2: the names people go by in Slack, so reports made outside Slack can show them.
+    # 2: what fal did, as fal says it. A submit that may be at fal, a cancel fal was asked
+    # for, the endpoint fal billed; charges become ledger lines (a job's own, another request
+    # fal billed for a job, one fal billed that no job claims) that reconciliation can settle
+    # to fal's figure, keeping the old one.
+    """
+    ALTER TABLE jobs ADD COLUMN submit_sent_at INTEGER;
+    ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;
+    ALTER TABLE jobs ADD COLUMN cancel_requested_by TEXT;
+    ALTER TABLE jobs ADD COLUMN billed_endpoint TEXT;
+    CREATE INDEX jobs_fal_request ON jobs (fal_request_id) WHERE fal_request_id IS NOT NULL;
+
+    CREATE TABLE ledger (
+        id              INTEGER PRIMARY KEY,
+        job_id          TEXT REFERENCES jobs (id),
+        line            TEXT NOT NULL DEFAULT 'job'
+                        CHECK (line IN ('job', 'extra_request', 'unattributed')),
+        fal_request_id  TEXT,
+        team_id         TEXT NOT NULL DEFAULT '',
+        user_id         TEXT NOT NULL,
+        channel_id      TEXT NOT NULL DEFAULT '',
+        model           TEXT NOT NULL,
+        quality         TEXT NOT NULL,
+        images          INTEGER NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('held', 'settled', 'released')),
+        estimate_micros INTEGER NOT NULL CHECK (estimate_micros >= 0),
+        amount_micros   INTEGER NOT NULL CHECK (amount_micros >= 0),
+        estimated       INTEGER NOT NULL DEFAULT 0,
+        billed_units    TEXT,
+        created_at      INTEGER NOT NULL,
+        settled_at      INTEGER,
+        previous_micros INTEGER,
+        reconciled_at   INTEGER
+    );
+    INSERT INTO ledger (job_id, team_id, user_id, channel_id, model, quality, images, status,
+        estimate_micros, amount_micros, estimated, billed_units, created_at, settled_at)
+        SELECT job_id, team_id, user_id, channel_id, model, quality, images, status,
+        estimate_micros, amount_micros, estimated, billed_units, created_at, settled_at
+        FROM charges ORDER BY rowid;
+    DROP TABLE charges;
+    ALTER TABLE ledger RENAME TO charges;
+    CREATE UNIQUE INDEX charges_job ON charges (job_id) WHERE line = 'job';
+    CREATE UNIQUE INDEX charges_fal_request ON charges (fal_request_id)
+        WHERE fal_request_id IS NOT NULL;
+    CREATE INDEX charges_user_month ON charges (user_id, created_at, amount_micros);
+    CREATE INDEX charges_month ON charges (created_at, amount_micros);
+    """,
+    # 3: the names people go by in Slack, so reports made outside Slack can show them.
     """
     CREATE TABLE people (
         user_id         TEXT PRIMARY KEY,

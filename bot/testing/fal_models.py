@@ -1,14 +1,16 @@
 """The fal stand-in's model of the world: how a request behaves (FalBehaviour), what it
-recorded (FalRecord), and fal's input rules and error shapes for GPT Image 2."""
+recorded (FalRecord), what fal bills for it, and fal's input rules and error shapes for
+GPT Image 2. These rules are written from fal's published sources, not from the bot's code,
+so that the bot drifting from fal shows up in tests."""
 
 from __future__ import annotations
 
 import io
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -16,11 +18,15 @@ JSON = dict[str, Any]
 
 SUBMIT_FAILURES = ("locked", "submit_500", "submit_503")
 # status_429 / result_429: fal's rate limit on those calls (fail_times of them, then normal).
+# submit_drop: fal queues the request, then the connection drops before its answer arrives.
 OUTCOMES = (
     "ok", "validation_error", "content_policy", "result_500", "never", "status_429", "result_429",
-    *SUBMIT_FAILURES,
+    "submit_drop", *SUBMIT_FAILURES,
 )  # fmt: skip
 GPT_IMAGE_2 = "openai/gpt-image-2"
+ENDPOINTS = (GPT_IMAGE_2, f"{GPT_IMAGE_2}/edit")
+# fal's pricing API lists gpt-image-2 at 1 USD per billable unit (shared/reference/fal.md).
+UNIT_PRICES = {endpoint: Decimal("1") for endpoint in ENDPOINTS}
 # How often the status stream looks for a change while queued (positions tick down), and at
 # least how often otherwise (a forced completion or a cancel has no event to wait on).
 STREAM_TICK = 0.1
@@ -37,8 +43,18 @@ PRESETS: dict[str, tuple[int, int]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "quality": ("low", "medium", "high", "auto"),
     "output_format": ("png", "jpeg", "webp"),
-    "background": ("auto", "transparent", "opaque"),
 }
+# The inputs of each endpoint, and nothing else: fal-js `libs/client/src/types/endpoints.ts`
+# (GptImage2Input; GptImage2EditInput adds image_urls and mask_url), and the model pages'
+# llms.txt. fal's own validation ignores unknown fields (pydantic's default); the stand-in
+# refuses them on purpose, so a field the bot invents (`background`) fails a test instead of
+# silently doing nothing for the person who asked for it.
+_INPUTS = frozenset({"prompt", "image_size", "quality", "num_images", "output_format", "sync_mode"})
+FIELDS: dict[str, frozenset[str]] = {
+    GPT_IMAGE_2: _INPUTS,
+    f"{GPT_IMAGE_2}/edit": _INPUTS | {"image_urls", "mask_url"},
+}
+MAX_EDIT_IMAGES = 16  # "A maximum of 16 images are allowed" (GptImage2EditInput.image_urls)
 LOCKED_DETAIL = (
     "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
 )
@@ -58,6 +74,12 @@ class FalBehaviour:
     outcome: str = "ok"
     billable_units: Decimal | None = Decimal("0.0421")
     content_policy_category: str = "violence"
+    # Units on a scripted 422 (validation_error, content_policy): fal's SDK sets the header
+    # on a 422 when the app says the runner's work is billable (fal-ai/fal
+    # `projects/fal/src/fal/api/api.py`, FieldException handling).
+    error_units: Decimal | None = None
+    # What fal's billing record says, when it is not what the result's header said.
+    billed_units: Decimal | None = None
     # Guaranteed for png output (padding in an ancillary chunk, which decoders skip); jpeg and
     # webp are converted from the picture and come out smaller.
     image_min_bytes: int = 0
@@ -66,6 +88,23 @@ class FalBehaviour:
     # the first event, as a dropped connection would.
     stream: bool = True
     stream_drops: bool = False
+    # A cancel of a running request reaches the model app, which decides (fal's "Cancel a
+    # request" and "Handle cancellations" docs): "stop" raises RequestCancelledException
+    # (fal's SDK answers 499) and bills what the runner used, `stop_units`; "finish" ignores it.
+    on_cancel: Literal["stop", "finish"] = "stop"
+    stop_units: Decimal | None = Decimal("0.0107")
+    # The request stays queued until a cancel arrives, and a runner picks it up at that very
+    # moment: the cancel meets a request that has just started.
+    start_on_cancel: bool = False
+    # How a cancelled request's status reads. fal's docs name only IN_QUEUE, IN_PROGRESS and
+    # COMPLETED (with `error`); some published schemas also list CANCELLED, so both are played.
+    cancelled_status: Literal["COMPLETED", "CANCELLED"] = "COMPLETED"
+    # Seconds fal holds the submit's answer after queueing the request (a slow network).
+    submit_delay: float = 0.0
+    # The endpoint fal falls back to for this request unless the submit carried
+    # `x-fal-disable-fallbacks` (fal's reliability docs, "Model Fallbacks"); it then bills
+    # under that endpoint.
+    fallback_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -83,9 +122,14 @@ class FalRecord:
     submitted_at: float
     behaviour: FalBehaviour
     webhook_url: str | None = None
+    # Wall-clock time of the submit, for fal's request history and billing events.
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status_calls: int = 0
     result_calls: int = 0
     cancelled: bool = False
+    # A cancel reached it while it ran, and the app stopped it.
+    stopped: bool = False
+    cancel_calls: int = 0
     expired: bool = False
     # The 422 detail item when the request fails validation or the content policy.
     error: JSON | None = None
@@ -93,6 +137,7 @@ class FalRecord:
     image_urls: list[str] = field(default_factory=list)
     media: dict[str, bytes] = field(default_factory=dict)
     forced_done_at: float | None = None
+    started_at: float | None = None
     result_failures: int = 0
     limited: int = 0
     stream_calls: int = 0
@@ -100,6 +145,16 @@ class FalRecord:
     serve_seconds: float = 0.0
     # When the bot first asked for the result: its delay after completion is status lag.
     result_asked_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.behaviour.start_on_cancel:
+            self.started_at = self.submitted_at + self.behaviour.queue_seconds
+
+    @property
+    def billed_endpoint(self) -> str:
+        fallback = self.behaviour.fallback_endpoint
+        allowed = "x-fal-disable-fallbacks" not in self.headers
+        return fallback if fallback is not None and allowed else self.endpoint_id
 
     @property
     def app(self) -> str:
@@ -110,9 +165,9 @@ class FalRecord:
     def done_at(self) -> float | None:
         if self.forced_done_at is not None:
             return self.forced_done_at
-        if self.behaviour.outcome == "never":
+        if self.behaviour.outcome == "never" or self.started_at is None:
             return None
-        return self.submitted_at + self.behaviour.queue_seconds + self.behaviour.run_seconds
+        return self.started_at + self.behaviour.run_seconds
 
     @property
     def completed_at(self) -> float | None:
@@ -123,16 +178,38 @@ class FalRecord:
         done = self.done_at()
         if done is not None and done <= now:
             return "COMPLETED"
-        if now < self.submitted_at + self.behaviour.queue_seconds:
+        if self.started_at is None or now < self.started_at:
             return "IN_QUEUE"
         return "IN_PROGRESS"
 
+    def ran(self, now: float) -> bool:
+        """Whether a runner worked on it (fal bills only what ran)."""
+        return self.started_at is not None and self.started_at <= now
+
     def queue_position(self, now: float) -> int:
         b = self.behaviour
+        if self.started_at is None:
+            return b.queue_position
         if b.queue_seconds <= 0:
             return 0
-        remaining = max(0.0, self.submitted_at + b.queue_seconds - now)
+        remaining = max(0.0, self.started_at - now)
         return min(b.queue_position, round(b.queue_position * remaining / b.queue_seconds))
+
+    def billed(self, now: float) -> Decimal | None:
+        """The units fal's billing record holds for it once it is done, if it billed any.
+        Not billed: a request cancelled before it ran, server errors, time in the queue
+        (fal's pricing docs); a 422 only when the app said its work was billable."""
+        if self.phase(now) != "COMPLETED" or not self.ran(now):
+            return None
+        b = self.behaviour
+        if self.stopped:
+            return b.stop_units
+        if self.error is not None:
+            return b.error_units
+        return b.billed_units if b.billed_units is not None else b.billable_units
+
+    def wall(self, moment: float) -> datetime:
+        return self.sent_at + timedelta(seconds=moment - self.submitted_at)
 
 
 def detail_item(loc: list[str], msg: str, kind: str, **ctx: str) -> JSON:
@@ -154,12 +231,18 @@ def scripted_error(behaviour: FalBehaviour) -> JSON | None:
     return None
 
 
-def validate(endpoint_id: str, args: JSON) -> JSON | None:
-    """Check gpt-image-2 inputs the way fal's schema does; the first problem, or None."""
-    if endpoint_id not in (GPT_IMAGE_2, f"{GPT_IMAGE_2}/edit"):
-        return None
-    problem = _field_problem(args, edit=endpoint_id.endswith("/edit"))
-    return None if problem is None else detail_item([problem[0]], problem[1], "value_error")
+def validate(endpoint_id: str, args: JSON) -> list[JSON]:
+    """Every way the inputs leave the endpoint's schema, as fal's 422 `detail` items."""
+    if endpoint_id not in FIELDS:
+        return []
+    problems = [
+        detail_item([name], "Extra inputs are not permitted", "extra_forbidden")
+        for name in sorted(set(args) - FIELDS[endpoint_id])
+    ]
+    found = _field_problem(args, edit=endpoint_id.endswith("/edit"))
+    if found is not None:
+        problems.append(detail_item([found[0]], found[1], "value_error"))
+    return problems
 
 
 def _field_problem(args: JSON, *, edit: bool) -> tuple[str, str] | None:
@@ -180,15 +263,20 @@ def _field_problem(args: JSON, *, edit: bool) -> tuple[str, str] | None:
         urls = args.get("image_urls")
         if not isinstance(urls, list) or not urls or not all(map(_is_image_url, urls)):
             return "image_urls", "Field required: a non-empty list of http(s) or data: URLs"
+        if len(urls) > MAX_EDIT_IMAGES:
+            return "image_urls", f"A maximum of {MAX_EDIT_IMAGES} images are allowed"
         if "mask_url" in args and not _is_image_url(args["mask_url"]):
             return "mask_url", "Input should be an http(s) or data: URL"
     return None
 
 
 def _size_problem(size: object) -> str | None:
+    """GptImage2Input.image_size: a preset, or {width, height} with "both dimensions as
+    multiples of 16, max edge 3840px, aspect ratio <= 3:1, total pixels between 655,360 and
+    8,294,400" (fal-js endpoints.ts)."""
     if isinstance(size, str):
         return None if size in PRESETS else f"Input should be one of {', '.join(PRESETS)}"
-    if not isinstance(size, dict):
+    if not isinstance(size, dict) or set(size) - {"width", "height"}:
         return "Input should be a preset name or an object with width and height"
     width, height = size.get("width"), size.get("height")
     if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):

@@ -4,6 +4,7 @@ stand-in; used by the end-to-end tests, the benchmarks and `imagebot demo`."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ SIGNING_SECRET = "test-signing-secret-0123456789"
 
 
 def bot_env(slack: SlackStandIn, folder: Path, **extra: str) -> dict[str, str]:
-    """Settings for a bot talking to the stand-in, with its database in `folder`."""
+    """Settings for a bot talking to the stand-in, with its database in `folder`. Like
+    fal-client's hosts, fal's Platform API is the one the process environment names."""
     env = {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -31,6 +33,8 @@ def bot_env(slack: SlackStandIn, folder: Path, **extra: str) -> dict[str, str]:
         "IMAGEBOT_PROGRESS_INTERVAL_SECONDS": "0.2",
         "IMAGEBOT_CARD_UPDATES_PER_MINUTE": "6000",
     }
+    if "IMAGEBOT_FAL_API_URL" in os.environ:
+        env["IMAGEBOT_FAL_API_URL"] = os.environ["IMAGEBOT_FAL_API_URL"]
     env.update(extra)
     return env
 
