@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.fal import FalProvider, gpt_image_2
-from bot.provider import ContentPolicy, Finished, Running, Submission
+from bot.fal import FalProvider
+from bot.profiles import gpt_image_2
+from bot.provider import ContentPolicy, Finished, Running, Submission, SubmitGuard
 from bot.testing.fal_standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack_standin import SlackStandIn
@@ -81,13 +82,21 @@ async def test_a_cancel_fal_answers_with_400_did_not_cancel(
     provider: FalProvider, fal: FalStandIn
 ) -> None:
     fal.default = FalBehaviour(run_seconds=30)
-    submission = await provider.submit("openai/gpt-image-2", {"prompt": "a cat", "quality": "low"})
+    guard = SubmitGuard(since=None, taken=nobody_has)
+    arguments = {"prompt": "a cat", "quality": "low"}
+    submission = await provider.submit("openai/gpt-image-2", arguments, guard)
     async with asyncio.timeout(20):
         while not isinstance(await provider.status(submission), Running):
             await asyncio.sleep(0.05)
-    assert not await provider.cancel(submission)  # fal: 400 ALREADY_COMPLETED, it runs on
+    # fal answers ALREADY_COMPLETED once the request is done: it was not cancelled.
+    fal.complete_now(submission.request_id)
+    assert await provider.cancel(submission) == "too_late"
     (record,) = fal.requests
     assert not record.cancelled
+
+
+async def nobody_has(request_id: str) -> bool:
+    return False
 
 
 async def test_zero_billable_units_cost_nothing(
