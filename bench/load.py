@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.rig import Figure, Rig, percentile
-from bot.testing.driver import Reply, SlackDriver
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import SIGNING_SECRET
 from bot.testing.process import free_port, wait_until
-from bot.testing.slack_standin import Call, SlackStandIn
+from bot.testing.slack.driver import Reply, SlackDriver
+from bot.testing.slack.standin import Call, SlackStandIn
 
 IMAGE_BYTES = 1_500_000
 

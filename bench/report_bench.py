@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.periods import date_range
+from bot.domain.periods import date_range
 from bot.store import Store
 from bot.store.ledger import daily_spend, spend_rows, usage
 from bot.store.records import to_ms

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.testing.driver import SlackDriver
-from bot.testing.fal_standin import FalStandIn
+from bot.testing.fal.standin import FalStandIn
 from bot.testing.harness import SIGNING_SECRET, bot_env
 from bot.testing.process import BotProcess
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.driver import SlackDriver
+from bot.testing.slack.standin import SlackStandIn
 
 
 @dataclass

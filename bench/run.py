@@ -17,7 +17,7 @@ from typing import Any
 
 from bench import load, report_bench, status, store_bench
 from bench.rig import Figure, fal_standin
-from bot.testing.fal_standin import FalStandIn
+from bot.testing.fal.standin import FalStandIn
 
 RESULTS = Path(__file__).with_name("results.md")
 

@@ -7,7 +7,7 @@ import asyncio
 import statistics
 
 from bench.rig import Figure, Rig
-from bot.testing.fal_standin import FalBehaviour, FalRecord, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalRecord, FalStandIn
 from bot.testing.process import wait_until
 
 

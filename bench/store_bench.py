@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.rig import Figure
-from bot.options import ImageRequest
+from bot.domain.request import ImageRequest
 from bot.store import NewJob, Store
 
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))

@@ -11,26 +11,26 @@ from datetime import datetime
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
-from bot.admins import Admins
-from bot.clock import Clock, system_clock
 from bot.config import ConfigError, Settings
-from bot.controls import Controls
-from bot.edits import Conversation
-from bot.fal import FalProvider
-from bot.fal_platform import FalPlatform
-from bot.home import Home
-from bot.inflight import InFlight
-from bot.intake import Intake
+from bot.domain.clock import Clock, system_clock
 from bot.jobs.inputs import InputResolver
+from bot.jobs.maintenance import Maintenance
 from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
-from bot.maintenance import Maintenance
-from bot.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
-from bot.profiles import gpt_image_2
-from bot.provider import ImageProvider
-from bot.reconcile import DailyCheck, Reconciler
-from bot.slack import SlackError, SlackOut, make_client
-from bot.spend import Spend
+from bot.money.home import Home
+from bot.money.reconcile import DailyCheck, Reconciler
+from bot.money.spend import Spend
+from bot.providers.base import ImageProvider
+from bot.providers.fal.platform import FalPlatform
+from bot.providers.fal.queue import FalProvider
+from bot.providers.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
+from bot.providers.profiles import gpt_image_2
+from bot.requests.controls import Controls
+from bot.requests.conversation import Conversation
+from bot.requests.intake import Intake
+from bot.slack.admins import Admins
+from bot.slack.client import SlackError, SlackOut, make_client
 from bot.store import Store, StoreError
+from handlers.inflight import InFlight
 
 log = logging.getLogger(__name__)
 # /healthz asks Slack at most this often whether the bot token still works.
@@ -106,7 +106,7 @@ def price_table(settings: Settings) -> PriceTable:
 def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvider:
     prices = price_table(settings)
     if settings.provider == "mock":
-        from bot.mock import MockProvider
+        from bot.providers.mock import MockProvider
 
         return MockProvider(prices, delay=settings.mock_delay_seconds, clock=clock)
     if settings.fal_key is None or not settings.fal_key.get_secret_value():

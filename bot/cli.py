@@ -19,11 +19,11 @@ from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from bot import __version__
-from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings
-from bot.periods import Period, PeriodError, date_range, month_of
-from bot.reports import Report, report_csv, report_table
-from bot.spend import DEMO_NOTE, build_report
+from bot.domain.clock import system_clock
+from bot.domain.periods import Period, PeriodError, date_range, month_of
+from bot.money.reports import Report, report_csv, report_table
+from bot.money.spend import DEMO_NOTE, build_report
 from bot.store import Store, StoreError
 from bot.store.ledger import GROUPINGS
 
@@ -116,7 +116,7 @@ def _date(text: str) -> date:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import main as demo
+    from bot.demo.conversation import main as demo
 
     return demo(args.prompt, args.out, args.html)
 
@@ -166,7 +166,7 @@ def _period(args: argparse.Namespace, zone: ZoneInfo) -> Period:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from bot.reconcile import command
+    from bot.money.reconcile import command
 
     settings = load_settings()
     return command(settings, _period(args, settings.zone), fix=args.fix)
@@ -203,9 +203,9 @@ def _run(args: argparse.Namespace) -> int:
     http = _mode(args, settings)
     _export_fal_hosts(settings)
 
-    from bot import logs
     from bot.app import build_app, make_provider, open_services
-    from bot.server import BotServer, StartError, serve
+    from bot.run import logs
+    from bot.run.server import BotServer, StartError, serve
 
     logs.configure(settings.log_level, settings.secrets())
     provider = make_provider(settings)

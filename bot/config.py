@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.options import Quality
+from bot.domain.request import Quality
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_FAL_API_URL = "https://api.fal.ai/v1"

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.blocks import (
+from bot.requests.controls import Click, Controls, ModalError
+from bot.requests.intake import Requester
+from bot.slack.views.card import (
     ACTION_CANCEL,
     ACTION_EDIT,
     ACTION_HIGH_QUALITY,
@@ -15,8 +17,6 @@ from bot.blocks import (
     EDIT_MODAL,
     EDIT_OPTIONS_BLOCK,
 )
-from bot.controls import Click, Controls, ModalError
-from bot.intake import Requester
 from handlers.registrar import Registrar
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.blockkit import escape
-from bot.intake import Requester
-from bot.options import OptionError, help_text, is_help, parse_request
+from bot.domain.request import OptionError, help_text, is_help, parse_request
+from bot.requests.intake import Requester
+from bot.slack.blockkit import escape
 from handlers.registrar import Registrar
 from handlers.slack_text import unescape
 

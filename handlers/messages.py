@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.edits import IncomingMessage, SharedFile
+from bot.requests.conversation import IncomingMessage, SharedFile
 from handlers.registrar import Registrar
 from handlers.slack_text import unescape
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.inflight import InFlight
+from handlers.inflight import InFlight
 
 Listener = Callable[..., Awaitable[Any]]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from bot.testing.fal_standin import FalStandIn
+from bot.testing.fal.standin import FalStandIn
 
 # CI runs the same examples every time (a fixed seed), so a red run can be replayed and a green
 # one is not luck; a developer's run explores new ones. HYPOTHESIS_PROFILE picks one (CI sets
@@ -59,7 +59,7 @@ def fal(fal_server: FalStandIn) -> Iterator[FalStandIn]:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[object]:
-    from bot.testing.slack_standin import SlackStandIn
+    from bot.testing.slack.standin import SlackStandIn
 
     standin = SlackStandIn()
     await standin.start()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from bot.store import Job
 from bot.testing.harness import RunningBot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 
 async def finished(bot: RunningBot, count: int = 1, timeout: float = 40.0) -> list[Job]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.admins import Admins
 from bot.config import Settings
-from bot.slack import SlackOut, make_client
+from bot.slack.admins import Admins
+from bot.slack.client import SlackOut, make_client
 from bot.testing.harness import bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 REFUSED = "Only imagebot admins can use `/image-admin`."
 

@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.blocks import ACTION_REGENERATE
-from bot.testing.driver import Reply
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.slack.views.card import ACTION_REGENERATE
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.driver import Reply
+from bot.testing.slack.standin import SlackStandIn
 
 ADMIN = "U0ADMIN"
 

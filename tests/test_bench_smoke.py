@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.run import QUICK, run, table
-from bot.testing.fal_standin import FalStandIn
+from bot.testing.fal.standin import FalStandIn
 
 pytestmark = pytest.mark.slow
 

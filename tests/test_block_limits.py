@@ -10,8 +10,14 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.blockkit import mrkdwn_length, text_blocks
-from bot.blocks import (
+from bot.domain.failures import failure_text, undeliverable_text
+from bot.domain.periods import month_of
+from bot.domain.request import ImageRequest
+from bot.money.home import home_view, team_blocks
+from bot.money.reports import Report, report_blocks
+from bot.money.spend import recent_line
+from bot.slack.blockkit import mrkdwn_length, text_blocks
+from bot.slack.views.card import (
     Cancelled,
     CardStatus,
     Done,
@@ -27,15 +33,9 @@ from bot.blocks import (
     image_title,
     status_line,
 )
-from bot.home import home_view, team_blocks
-from bot.jobs.texts import failure_text, undeliverable_text
-from bot.options import ImageRequest
-from bot.periods import month_of
-from bot.reports import Report, report_blocks
-from bot.spend import recent_line
 from bot.store.ledger import RecentCharge, SpendRow
 from bot.store.records import ImageInput, Job, JobState, NewJob, held_job
-from bot.testing.slack_blocks import check_message_blocks, check_view, counted
+from bot.testing.slack.blocks import check_message_blocks, check_view, counted
 
 # What makes text dangerous to Slack: markup characters, mentions and links, long lines,
 # characters outside the BMP (two UTF-16 units each), joiners.

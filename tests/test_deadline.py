@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.store import JobState
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import SetClock
 
 START = datetime(2026, 11, 20, 12, tzinfo=UTC)

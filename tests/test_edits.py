@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import ACTION_CANCEL, ACTION_EDIT, ACTION_HIGH_QUALITY, ACTION_REGENERATE
+from bot.slack.views.card import ACTION_CANCEL, ACTION_EDIT, ACTION_HIGH_QUALITY, ACTION_REGENERATE
 from bot.store import Job, JobState
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from handlers.actions import EDIT_SHORTCUT
 
 EDIT = "openai/gpt-image-2/edit"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import ACTION_CANCEL
+from bot.slack.views.card import ACTION_CANCEL
 from bot.store import JobState
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from tests.jobs import card_of, finished, newest_when
 
 T2I = "openai/gpt-image-2"

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.fal import FalProvider
-from bot.profiles import gpt_image_2
-from bot.provider import ContentPolicy, Finished, Running, Submission, SubmitGuard
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.providers.base import ContentPolicy, Finished, Running, Submission, SubmitGuard
+from bot.providers.fal.queue import FalProvider
+from bot.providers.profiles import gpt_image_2
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 BASE = "https://queue.fal.example/openai/gpt-image-2/requests/r1"
 SUBMISSION = Submission("r1", f"{BASE}/status", BASE, f"{BASE}/cancel")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.options import parse_request
-from bot.pricing import gpt_image_2_prices
-from bot.profiles import EndpointSchema, InputField, InputsOutsideSchema, gpt_image_2
-from bot.testing.fal_models import FIELDS, validate
+from bot.domain.request import parse_request
+from bot.providers.pricing import gpt_image_2_prices
+from bot.providers.profiles import EndpointSchema, InputField, InputsOutsideSchema, gpt_image_2
+from bot.testing.fal.models import FIELDS, validate
 
 PROFILE = gpt_image_2()
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.images import make_png, png_size
 
 KEY = "test-fal-key"

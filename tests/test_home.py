@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot import home
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.money import home
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 ADMIN = "U0ADMIN"
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.pricing import to_micros
+from bot.providers.pricing import to_micros
 from bot.store import Job, JobState
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
-from bot.testing.slack_blocks import counted
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.blocks import counted
+from bot.testing.slack.standin import SlackStandIn
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 import pytest
 
-from bot.periods import month_of
+from bot.domain.periods import month_of
 from bot.store import JobState, Store
 from bot.store.ledger import (
     SpendRow,

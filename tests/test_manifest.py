@@ -12,8 +12,8 @@ from slack_bolt.async_app import AsyncApp
 import handlers
 from bot.app import open_services
 from bot.config import Settings
-from bot.periods import PERIOD_HELP
-from bot.spend import ADMIN_HELP
+from bot.domain.periods import PERIOD_HELP
+from bot.money.spend import ADMIN_HELP
 from bot.store.ledger import GROUPINGS
 
 ROOT = Path(__file__).parent.parent

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import SetClock
 
 ADMIN = "U0ADMIN"

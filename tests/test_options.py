@@ -1,4 +1,4 @@
-"""Tests for bot.options: the `/image` option grammar, the size presets and fal's size rules."""
+"""Tests for bot.domain.request: the `/image` option grammar, the size presets and fal's size rules."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.options import (
+from bot.domain.request import (
     MAX_EDGE,
     MAX_PIXELS,
     MAX_PROMPT_CHARS,
@@ -24,8 +24,8 @@ from bot.options import (
     is_help,
     parse_request,
 )
-from bot.profiles import gpt_image_2
-from bot.testing.fal_models import validate
+from bot.providers.profiles import gpt_image_2
+from bot.testing.fal.models import validate
 
 PROFILE = gpt_image_2()
 

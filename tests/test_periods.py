@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.periods import PeriodError, date_range, month_of, next_month_start, parse_period
+from bot.domain.periods import PeriodError, date_range, month_of, next_month_start, parse_period
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

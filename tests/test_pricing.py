@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.pricing import (
+from bot.providers.pricing import (
     PriceFileError,
     format_usd,
     gpt_image_2_prices,

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from bot.store import JobState
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import query
 from tests.jobs import card_of, finished
 
@@ -169,7 +169,7 @@ async def test_a_request_fal_billed_under_a_fallback_is_recorded_as_such(
 ) -> None:
     """fal falls back only without `x-fal-disable-fallbacks`, which the bot always sends; a
     request billed under another endpoint anyway is noted on its job."""
-    from bot.options import parse_request
+    from bot.domain.request import parse_request
     from bot.store import NewJob, Store
 
     fal.prices["fal-ai/fallback"] = Decimal("1")

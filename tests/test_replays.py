@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.testing.fal_standin import FalStandIn
+from bot.testing.fal.standin import FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 
 async def one_finished_job(bot: RunningBot) -> None:

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from bench.report_bench import run as run_bench
-from bot.options import ImageRequest
-from bot.periods import month_of
-from bot.reports import (
+from bot.domain.periods import month_of
+from bot.domain.request import ImageRequest
+from bot.money.reports import (
     Report,
     Total,
     report_blocks,

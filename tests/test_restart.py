@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.testing.driver import SlackDriver
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import SIGNING_SECRET, bot_env
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.driver import SlackDriver
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import BotProcess, query, wait_until
 
 pytestmark = pytest.mark.slow

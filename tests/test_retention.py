@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.maintenance import Maintenance
-from bot.options import ImageRequest
+from bot.domain.request import ImageRequest
+from bot.jobs.maintenance import Maintenance
 from bot.store import Admitted, Store
 from tests.helpers import SetClock
 from tests.test_store import new_job

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.jobs.polling import Durations, PollPlan
 from bot.jobs.slots import Slots
+from bot.providers.polling import Durations, PollPlan
 
 
 def polls_for(plan: PollPlan, duration: float) -> tuple[int, float]:

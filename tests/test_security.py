@@ -16,14 +16,14 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.logs import Redactor
-from bot.options import ImageRequest
-from bot.slack import SlackError, SlackOut, make_client
+from bot.domain.request import ImageRequest
+from bot.run.logs import Redactor
+from bot.slack.client import SlackError, SlackOut, make_client
 from bot.store import Admitted, NewJob, Store
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.store import Job, JobState
-from bot.testing.driver import SlackDriver
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import SIGNING_SECRET, RunningBot, bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.driver import SlackDriver
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import BotProcess, query, wait_until
 
 

@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 GENERAL = "C0GENERAL"

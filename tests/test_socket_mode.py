@@ -17,13 +17,13 @@ import pytest
 
 from bot.app import build_app, open_services
 from bot.config import Settings
-from bot.server import BotServer
+from bot.run.server import BotServer
 from bot.store import JobState
-from bot.testing.driver import SlackDriver
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env
 from bot.testing.process import wait_until
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.driver import SlackDriver
+from bot.testing.slack.standin import SlackStandIn
 
 
 @pytest.fixture

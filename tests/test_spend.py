@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.clock import Clock, system_clock
-from bot.options import ImageRequest
-from bot.periods import month_of
-from bot.spend import build_report
+from bot.domain.clock import Clock, system_clock
+from bot.domain.periods import month_of
+from bot.domain.request import ImageRequest
+from bot.money.spend import build_report
 from bot.store import Admitted, JobState, NewJob, Store
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import query
 
 ADMIN = "U0ADMIN"

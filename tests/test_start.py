@@ -21,9 +21,9 @@ import pytest
 from bot import app as app_module
 from bot.app import build_app, open_services
 from bot.config import Settings
-from bot.testing.fal_standin import FalStandIn
+from bot.testing.fal.standin import FalStandIn
 from bot.testing.harness import bot_env, running_bot
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import BotProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow

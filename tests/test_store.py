@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.options import ImageRequest
+from bot.domain.request import ImageRequest
 from bot.store import Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
 from bot.store.schema import MIGRATIONS
 from tests.helpers import query

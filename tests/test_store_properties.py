@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from bot.options import ImageRequest
+from bot.domain.request import ImageRequest
 from bot.store import Admitted, JobState, NewJob, Refused, Store
 from tests.helpers import query
 

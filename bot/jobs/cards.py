@@ -14,9 +14,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.blocks import Cancelled, CardStatus, Done, Failed, Generating, Waiting, card
-from bot.jobs.texts import cancel_note, failure_text
-from bot.slack import SlackError, SlackOut
+from bot.domain.failures import cancel_note, failure_text
+from bot.slack.client import SlackError, SlackOut
+from bot.slack.views.card import Cancelled, CardStatus, Done, Failed, Generating, Waiting, card
 from bot.store.records import Job, JobState
 
 log = logging.getLogger(__name__)

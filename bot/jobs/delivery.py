@@ -15,9 +15,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from bot.blocks import image_alt_text, image_file_name, image_title
-from bot.provider import Generation, ImageProvider, ProviderError
-from bot.slack import SlackError, SlackOut, UploadFile
+from bot.providers.base import Generation, ImageProvider, ProviderError
+from bot.slack.client import SlackError, SlackOut, UploadFile
+from bot.slack.views.card import image_alt_text, image_file_name, image_title
 from bot.store import Job, ResultImage, Store
 
 log = logging.getLogger("bot.jobs")

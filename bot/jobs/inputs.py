@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import logging
 
-from bot.images import ImageRejected, prepare_image
-from bot.provider import ImageProvider
-from bot.slack import SlackError, SlackOut
+from bot.domain.images import ImageRejected, prepare_image
+from bot.providers.base import ImageProvider
+from bot.slack.client import SlackError, SlackOut
 from bot.store.records import ImageInput, Job
 
 log = logging.getLogger(__name__)

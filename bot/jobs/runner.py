@@ -17,7 +17,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bot.blocks import (
+from bot.domain.failures import failure_text, undeliverable_text
+from bot.jobs.cards import Card, UpdateBudget, final_status
+from bot.jobs.delivery import Delivery, Undeliverable
+from bot.jobs.inputs import InputError, InputResolver
+from bot.jobs.slots import Slots
+from bot.jobs.stopping import Stop as _Stop
+from bot.jobs.stopping import Stopping, submission_of
+from bot.jobs.stopping import log_state as log_state
+from bot.providers.base import (
+    Finished,
+    ImageProvider,
+    ProviderError,
+    Queued,
+    Running,
+    Submission,
+    SubmitGuard,
+    Unavailable,
+)
+from bot.providers.polling import Durations
+from bot.providers.profiles import InputsOutsideSchema
+from bot.slack.client import SlackError, SlackOut
+from bot.slack.views.card import (
     Cancelling,
     CardStatus,
     Failed,
@@ -28,27 +49,6 @@ from bot.blocks import (
     Waiting,
     card,
 )
-from bot.jobs.cards import Card, UpdateBudget, final_status
-from bot.jobs.delivery import Delivery, Undeliverable
-from bot.jobs.inputs import InputError, InputResolver
-from bot.jobs.polling import Durations
-from bot.jobs.slots import Slots
-from bot.jobs.stopping import Stop as _Stop
-from bot.jobs.stopping import Stopping, submission_of
-from bot.jobs.stopping import log_state as log_state
-from bot.jobs.texts import failure_text, undeliverable_text
-from bot.profiles import InputsOutsideSchema
-from bot.provider import (
-    Finished,
-    ImageProvider,
-    ProviderError,
-    Queued,
-    Running,
-    Submission,
-    SubmitGuard,
-    Unavailable,
-)
-from bot.slack import SlackError, SlackOut
 from bot.store import Bill, Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")

@@ -15,12 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NoReturn
 
-from bot.blocks import Cancelling, CardStatus
 from bot.jobs.cards import Card, final_status
 from bot.jobs.delivery import Delivery
 from bot.jobs.slots import Slots
-from bot.provider import Finished, ImageProvider, ProviderError, Submission
-from bot.slack import SlackError
+from bot.providers.base import Finished, ImageProvider, ProviderError, Submission
+from bot.slack.client import SlackError
+from bot.slack.views.card import Cancelling, CardStatus
 from bot.store import Bill, Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.clock import Clock, system_clock
-from bot.periods import Period
+from bot.domain.clock import Clock, system_clock
+from bot.domain.periods import Period
 from bot.store import admission, ledger, settling
 from bot.store.ledger import RecentCharge, SpendRow, Usage
 from bot.store.reconciliation import Reconciliation

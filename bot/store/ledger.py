@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.demo_pricing import DEMO_ENDPOINT_PREFIX
-from bot.periods import date_range
+from bot.domain.demo_pricing import DEMO_ENDPOINT_PREFIX
+from bot.domain.periods import date_range
 from bot.store.records import JobState, from_ms, to_ms
 from bot.store.sql import read_all
 

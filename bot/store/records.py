@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from bot.options import ImageRequest
+from bot.domain.request import ImageRequest
 
 
 class JobState(StrEnum):

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import Services, build_app, open_services
-from bot.clock import Clock, system_clock
 from bot.config import Settings
-from bot.provider import ImageProvider
-from bot.server import EVENTS_PATH, BotServer
+from bot.domain.clock import Clock, system_clock
+from bot.providers.base import ImageProvider
+from bot.run.server import EVENTS_PATH, BotServer
 from bot.store import Store
-from bot.testing.driver import SlackDriver
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.driver import SlackDriver
+from bot.testing.slack.standin import SlackStandIn
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 

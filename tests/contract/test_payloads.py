@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from bot.blocks import ACTION_REGENERATE, EDIT_MODAL
+from bot.slack.views.card import ACTION_REGENERATE, EDIT_MODAL
 from bot.store import Job, JobState
-from bot.testing.fal_standin import FalBehaviour, FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
-from bot.testing.slack_standin import SlackStandIn
+from bot.testing.slack.standin import SlackStandIn
 from handlers.actions import EDIT_SHORTCUT
 from tests.contract import payloads
 

@@ -1,0 +1,2 @@
+"""`imagebot demo`: the real bot, in this process, against the Slack stand-in and the mock
+provider."""

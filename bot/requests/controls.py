@@ -1,0 +1,171 @@
+"""What the buttons on a card and the Edit dialog do, and who may use them.
+
+A button's value names a job; it is not trusted. The job must exist, the button must be on
+that job's own card, and the person pressing it must be the one who asked (or, to cancel, an
+admin). Anything else is refused without effect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from bot.domain.request import OptionError, parse_request
+from bot.requests.conversation import Conversation, SharedFile
+from bot.requests.intake import Requester
+from bot.slack.admins import Admins
+from bot.slack.views.card import edit_modal
+from bot.store import Job, JobState
+
+log = logging.getLogger(__name__)
+
+NOT_YOURS = (
+    "Only the person who asked can use these buttons. Reply in the thread to make your own edit."
+)
+GONE = "I can't find that request any more."
+
+
+@dataclass(frozen=True)
+class Click:
+    """A press on a card's button, as Slack reported it."""
+
+    job_id: str
+    user_id: str
+    channel_id: str
+    message_ts: str
+    trigger_id: str
+    response_url: str | None = None
+    team_id: str = ""
+
+    @property
+    def requester(self) -> Requester:
+        return Requester(self.user_id, self.channel_id, self.team_id, self.response_url)
+
+
+class ModalError(Exception):
+    """Shown next to the options field of the Edit dialog."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Controls:
+    def __init__(self, conversation: Conversation, admins: Admins) -> None:
+        self.conversation = conversation
+        self.intake = conversation.intake
+        self.store = conversation.store
+        self.slack = conversation.slack
+        self.admins = admins
+
+    async def _own_job(self, click: Click, *, admins_too: bool = False) -> Job | None:
+        job = await self.store.get_job(click.job_id) if click.job_id else None
+        on_its_card = (
+            job is not None
+            and job.channel_id == click.channel_id
+            and job.card_ts == click.message_ts
+        )
+        if job is None or not on_its_card:
+            await self.intake.tell(click.requester, GONE)
+            return None
+        if job.user_id != click.user_id and not (
+            admins_too and await self.admins.is_admin(click.user_id)
+        ):
+            await self.intake.tell(click.requester, NOT_YOURS)
+            return None
+        return job
+
+    async def cancel(self, click: Click) -> None:
+        job = await self._own_job(click, admins_too=True)
+        if job is None:
+            return
+        if not await self.intake.runner.cancel(job, click.user_id):
+            await self.intake.tell(
+                click.requester, "Too late to cancel: fal is already working on it."
+            )
+
+    async def again(self, click: Click, *, high_quality: bool) -> None:
+        """Regenerate (the same request) or High quality (the same at `high`)."""
+        job = await self._own_job(click)
+        if job is None:
+            return
+        request = job.request
+        if high_quality:
+            request = request.model_copy(update={"quality": "high"})
+        await self.intake.submit(
+            click.requester, request, kind=job.kind, origin="button",
+            thread_ts=job.thread_ts, inputs=job.inputs, parent_job_id=job.parent_job_id,
+            source_key=f"button:{click.trigger_id}",
+        )  # fmt: skip
+
+    async def open_edit(self, click: Click) -> None:
+        job = await self._own_job(click)
+        if job is None:
+            return
+        if job.state != JobState.DELIVERED:
+            await self.intake.tell(click.requester, "That request has no image to edit.")
+            return
+        metadata = json.dumps({"job": job.id})
+        await self.slack.open_view(
+            click.trigger_id, edit_modal(metadata, image_count=len(job.images))
+        )
+
+    async def open_edit_for_message(
+        self, who: Requester, trigger_id: str, message_ts: str, thread_ts: str, files: list[str]
+    ) -> None:
+        """The "Edit image" shortcut: a card of ours edits its result; else the message's files."""
+        job = await self.store.card_job(who.channel_id, message_ts)
+        metadata: dict[str, object]
+        if job is not None and job.state == JobState.DELIVERED:
+            metadata = {"job": job.id, "by": "shortcut"}
+            count = len(job.images)
+        elif files:
+            metadata = {"channel": who.channel_id, "thread": thread_ts, "files": files[:8]}
+            count = 1
+        else:
+            await self.intake.tell(who, "That message has no image I can edit.")
+            return
+        await self.slack.open_view(trigger_id, edit_modal(json.dumps(metadata), image_count=count))
+
+    def check_modal(self, instruction: str, options: str) -> str:
+        """The text of the Edit dialog as one prompt; ModalError when the options are wrong."""
+        text = f"{instruction.strip()} {options.strip()}".strip()
+        try:
+            parse_request(text, allow_image_pick=True)
+        except OptionError as exc:
+            raise ModalError(exc.message) from None
+        return text
+
+    async def submit_modal(
+        self, user_id: str, team_id: str, metadata: str, text: str, key: str
+    ) -> None:
+        """Run the edit asked for in the dialog (after Slack has its answer)."""
+        try:
+            data = json.loads(metadata or "{}")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("edit dialog with unreadable metadata ignored user=%s", user_id)
+            return
+        request = parse_request(
+            text, default_quality=self.intake.settings.default_quality, allow_image_pick=True
+        )
+        if "job" in data:
+            job = await self.store.get_job(str(data["job"]))
+            shortcut = data.get("by") == "shortcut"
+            if job is None or job.thread_ts is None or (job.user_id != user_id and not shortcut):
+                log.info("edit dialog refused user=%s job=%s", user_id, data.get("job"))
+                return
+            who = Requester(user_id, job.channel_id, team_id)
+            await self.conversation.edit_latest(
+                who, request, job.channel_id, job.thread_ts, "modal", key, job=job
+            )
+            return
+        channel, thread, listed = data.get("channel"), data.get("thread"), data.get("files")
+        if not (isinstance(channel, str) and isinstance(thread, str) and isinstance(listed, list)):
+            log.warning("edit dialog without a message ignored user=%s", user_id)
+            return
+        files = [SharedFile(str(file_id), "", "", 0, "") for file_id in listed]
+        who = Requester(user_id, channel, team_id)
+        await self.conversation.edit_files(who, request, thread, files, "shortcut", key)

@@ -1,0 +1,1 @@
+"""One Block Kit module per surface, each built from bot.slack.blockkit's builders only."""

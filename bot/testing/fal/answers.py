@@ -1,0 +1,133 @@
+"""fal's answers about one request, as functions of what the stand-in recorded of it: its
+status body, why its result is refused, its images, and the error answers fal gives."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+
+from aiohttp import web
+
+from bot.testing.fal.models import (
+    CHOICES,
+    JSON,
+    LOCKED_DETAIL,
+    NGINX_503,
+    FalRecord,
+    convert,
+    dimensions,
+    status_logs,
+)
+from bot.testing.images import make_png, padded_png
+
+
+def rate_limited(rec: FalRecord, outcome: str) -> bool:
+    """Whether this call meets the scripted rate limit (fail_times of them, then normal)."""
+    b = rec.behaviour
+    if b.outcome != outcome or (b.fail_times is not None and rec.limited >= b.fail_times):
+        return False
+    rec.limited += 1
+    return True
+
+
+def status_body(rec: FalRecord, now: float, with_logs: bool, urls: JSON) -> JSON:
+    phase = rec.phase(now)
+    body: JSON = {"status": phase, "request_id": rec.request_id, **urls}
+    if phase == "IN_QUEUE":
+        body["queue_position"] = rec.queue_position(now)
+        return body
+    body["logs"] = status_logs(phase) if with_logs else []
+    if phase == "COMPLETED":
+        ran = rec.ran(now) and rec.started_at is not None
+        inference = max(0.0, (rec.done_at() or now) - (rec.started_at or now))
+        # metrics.inference_time: "Seconds the runner spent processing" (fal's queue docs).
+        body["metrics"] = {"inference_time": round(inference, 3) if ran else 0}
+        if rec.stopped:
+            body.update(error=STOPPED, error_type="request_cancelled")
+        elif rec.cancelled:
+            body.update(error="Request cancelled", error_type="request_cancelled")
+        elif rec.error is not None:
+            body.update(error=rec.error["msg"], error_type=rec.error["type"])
+        if rec.cancelled and rec.behaviour.cancelled_status == "CANCELLED":
+            body["status"] = "CANCELLED"
+    return body
+
+
+def result_refusal(rec: FalRecord) -> web.Response | None:
+    """The non-200 answers of a result fetch, or None when the images may be served."""
+    if rec.stopped:
+        # The app raised RequestCancelledException: fal's SDK answers 499 (fal-ai/fal
+        # `projects/fal/src/fal/app.py`); the units the runner used are billed.
+        return answer(
+            rec, {"detail": STOPPED}, status=499, headers=units_header(rec.behaviour.stop_units)
+        )
+    if rec.cancelled:
+        return answer(rec, {"detail": "Request was cancelled"}, status=400)
+    if rec.phase(time.monotonic()) != "COMPLETED":
+        return answer(rec, {"detail": "Request is still in progress"}, status=400)
+    if rate_limited(rec, "result_429"):
+        return rate_limit(rec)
+    if rec.error is not None:
+        headers = {"X-Fal-Retryable": "false", **units_header(rec.behaviour.error_units)}
+        return answer(rec, {"detail": [rec.error]}, status=422, headers=headers)
+    b = rec.behaviour
+    if b.outcome == "result_500" and (b.fail_times is None or rec.result_failures < b.fail_times):
+        rec.result_failures += 1
+        body = {"detail": "Internal Server Error", "error_type": "runner_server_error"}
+        headers = {"X-Fal-Error-Type": "runner_server_error"}
+        return answer(rec, body, status=500, headers=headers)
+    return None
+
+
+def render(rec: FalRecord, base_url: str) -> list[tuple[JSON, bytes]]:
+    args = rec.arguments
+    width, height = dimensions(args, rec.endpoint_id)
+    fmt = args.get("output_format", "png")
+    fmt = fmt if fmt in CHOICES["output_format"] else "png"
+    count = args.get("num_images", 1)
+    count = count if isinstance(count, int) and 1 <= count <= 4 else 1
+    rendered = []
+    for i in range(count):
+        seed, size = f"{rec.request_id}/{i}", rec.behaviour.image_min_bytes
+        png = padded_png(seed, width, height, size) if size else make_png(seed, width, height)
+        data = convert(png, fmt)
+        name, content_type = f"{i}.{fmt}", f"image/{fmt}"
+        url = f"{base_url}/cdn/{rec.request_id}/{name}"
+        if args.get("sync_mode") is True:  # fal answers with data URIs instead of CDN URLs
+            url = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+        meta: JSON = {"url": url, "content_type": content_type, "file_name": name}
+        meta.update(width=width, height=height, file_size=len(data))
+        rendered.append((meta, data))
+    return rendered
+
+
+STOPPED = "Request cancelled by the client."
+
+
+def units_header(units: object) -> dict[str, str]:
+    return {} if units is None else {"x-fal-billable-units": str(units)}
+
+
+def rate_limit(rec: FalRecord) -> web.Response:
+    body = {"detail": "Too many requests", "error_type": "rate_limited"}
+    return answer(rec, body, status=429, headers={"Retry-After": "1"})
+
+
+def answer(
+    rec: FalRecord, body: JSON, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        body, status=status, headers={"x-fal-request-id": rec.request_id, **(headers or {})}
+    )
+
+
+def submit_failure(outcome: str) -> web.Response:
+    if outcome == "locked":
+        return web.json_response({"detail": LOCKED_DETAIL}, status=403)
+    if outcome == "submit_503":
+        # An ingress error: no x-fal-request-id, nginx page; fal_client retries these.
+        return web.Response(text=NGINX_503, status=503, content_type="text/html")
+    headers = {"x-fal-request-id": str(uuid.uuid4()), "X-Fal-Error-Type": "internal_error"}
+    body = {"detail": "Internal Server Error", "error_type": "internal_error"}
+    return web.json_response(body, status=500, headers=headers)
