@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.domain.request import OptionError, help_text, is_help, parse_request
+from bot.domain.request import OptionError
+from bot.requests.grammar import help_text, is_help, parse_request
 from bot.requests.intake import Requester
 from bot.slack.blockkit import escape
 from handlers.registrar import Registrar

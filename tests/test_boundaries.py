@@ -12,8 +12,10 @@ import pytest
 
 from bot.app import price_table
 from bot.config import ConfigError, Settings
-from bot.domain.request import OptionError, is_help, parse_request
-from bot.providers.pricing import format_usd, gpt_image_2_prices, parse_usd, to_micros
+from bot.domain.request import OptionError
+from bot.domain.usd import format_usd, parse_usd, to_micros
+from bot.providers.pricing import gpt_image_2_prices
+from bot.requests.grammar import is_help, parse_request
 from bot.store import Admitted, NewJob, Refused, Store
 from tests.test_store import new_job
 

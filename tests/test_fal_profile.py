@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.request import parse_request
 from bot.providers.pricing import gpt_image_2_prices
 from bot.providers.profiles import EndpointSchema, InputField, InputsOutsideSchema, gpt_image_2
+from bot.requests.grammar import parse_request
 from bot.testing.fal.models import FIELDS, validate
 
 PROFILE = gpt_image_2()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.providers.pricing import to_micros
+from bot.domain.usd import to_micros
 from bot.store import Job, JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot

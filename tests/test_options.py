@@ -1,4 +1,5 @@
-"""Tests for bot.domain.request: the `/image` option grammar, the size presets and fal's size rules."""
+"""Tests for the `/image` option grammar (bot.requests.grammar), the size presets and fal's size
+rules (bot.domain.request)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,9 @@ from bot.domain.request import (
     Size,
     check_size,
     fit_aspect_ratio,
-    help_text,
-    is_help,
-    parse_request,
 )
 from bot.providers.profiles import gpt_image_2
+from bot.requests.grammar import help_text, is_help, parse_request
 from bot.testing.fal.models import validate
 
 PROFILE = gpt_image_2()

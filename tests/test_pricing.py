@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.providers.pricing import (
-    PriceFileError,
-    format_usd,
-    gpt_image_2_prices,
-    load_price_file,
-    parse_usd,
-    to_micros,
-)
+from bot.domain.usd import format_usd, parse_usd, to_micros
+from bot.providers.pricing import PriceFileError, gpt_image_2_prices, load_price_file
 
 TABLE = gpt_image_2_prices()
 

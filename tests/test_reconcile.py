@@ -169,7 +169,7 @@ async def test_a_request_fal_billed_under_a_fallback_is_recorded_as_such(
 ) -> None:
     """fal falls back only without `x-fal-disable-fallbacks`, which the bot always sends; a
     request billed under another endpoint anyway is noted on its job."""
-    from bot.domain.request import parse_request
+    from bot.requests.grammar import parse_request
     from bot.store import NewJob, Store
 
     fal.prices["fal-ai/fallback"] = Decimal("1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.providers.pricing import format_usd
+from bot.domain.usd import format_usd
 
 _NOTHING_CHARGED = "Nothing was charged."
 

@@ -22,9 +22,9 @@ from datetime import date
 from typing import Any
 
 from bot.domain.periods import Period
+from bot.domain.usd import format_usd
 from bot.money.reports import Report, spend_chart_png
 from bot.money.spend import Spend, budget_bar
-from bot.providers.pricing import format_usd
 from bot.slack.blockkit import Block, divider, slack_image, text_blocks, view_blocks
 from bot.slack.client import SlackError, UploadFile
 

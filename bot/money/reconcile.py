@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, Settings
 from bot.domain.periods import Period, date_range
+from bot.domain.usd import format_usd
 from bot.providers.fal.platform import BillingEvent, FalPlatform, HistoryItem, PlatformError
-from bot.providers.pricing import format_usd
 from bot.providers.profiles import ModelProfile, gpt_image_2
 from bot.store import Job, Store
 from bot.store.reconciliation import UNATTRIBUTED, Booking, LedgerLine

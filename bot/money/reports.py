@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.domain.periods import Period
-from bot.providers.pricing import format_usd, to_usd
+from bot.domain.usd import format_usd, to_usd
 from bot.slack.blockkit import Block, context, escape, fields, header, message_blocks, text_blocks
 from bot.store.ledger import GROUPINGS, SpendRow
 from bot.store.reconciliation import UNATTRIBUTED

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from bot.config import Settings
 from bot.domain.demo_pricing import DEMO_PRICING
 from bot.domain.periods import Period, PeriodError, month_of, next_month_start, parse_period
+from bot.domain.usd import format_usd, parse_usd, to_micros
 from bot.money.reports import Report, report_blocks, report_csv
-from bot.providers.pricing import format_usd, parse_usd, to_micros
 from bot.slack.admins import Admins
 from bot.slack.blockkit import Block, clip, escape, text_blocks
 from bot.slack.client import SlackError, SlackOut, UploadFile

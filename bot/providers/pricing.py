@@ -1,8 +1,8 @@
-"""Money: estimates from the price table, cost from fal's billable units, dollars <-> micros.
+"""Prices: estimates from the price table, cost from fal's billable units.
 
-Amounts are kept as whole micro-dollars (int) in the store and as Decimal at the edges, never
-float. An estimate is what a job reserves against a budget before fal runs it; the cost is what
-fal billed (`x-fal-billable-units` x the endpoint's unit price) once it has.
+An estimate is what a job reserves against a budget before fal runs it; the cost is what fal
+billed (`x-fal-billable-units` x the endpoint's unit price) once it has. Amounts are whole
+micro-dollars (bot.domain.usd).
 """
 
 from __future__ import annotations
@@ -10,44 +10,11 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from bot.domain.request import Quality
-
-_MICRO = Decimal("0.000001")
-
-
-def to_micros(usd: Decimal) -> int:
-    """Dollars to whole micro-dollars, rounding up: fal never bills less than it reports."""
-    return int((usd / _MICRO).to_integral_value(rounding=ROUND_CEILING))
-
-
-def to_usd(micros: int) -> Decimal:
-    return (Decimal(micros) * _MICRO).quantize(_MICRO)
-
-
-def format_usd(micros: int) -> str:
-    """$0.0412 for small amounts (what fal bills is often under a cent), $12.34 for large."""
-    usd = to_usd(micros)
-    if abs(usd) >= 100:
-        return f"${usd:,.2f}"
-    text = f"{usd:.6f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"${whole}.{frac.ljust(2, '0')}"
-
-
-def parse_usd(text: str) -> Decimal:
-    """Dollars as a person types them ("$5", "12.50") to Decimal; ValueError if not an amount."""
-    cleaned = text.strip().removeprefix("$").replace(",", "")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount of dollars") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{text!r} is not an amount of dollars")
-    return value
-
+from bot.domain.usd import to_micros
 
 # fal's per-image guide for gpt-image-2 (USD), by output size and quality.
 _GPT_IMAGE_2_GUIDE: dict[str, dict[tuple[int, int], str]] = {

@@ -11,8 +11,9 @@ import json
 import logging
 from dataclasses import dataclass
 
-from bot.domain.request import OptionError, parse_request
+from bot.domain.request import OptionError
 from bot.requests.conversation import Conversation, SharedFile
+from bot.requests.grammar import parse_request
 from bot.requests.intake import Requester
 from bot.slack.admins import Admins
 from bot.slack.views.card import edit_modal

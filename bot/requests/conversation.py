@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass, field
 
 from bot.domain.images import ImageRejected, PreparedImage, prepare_image
-from bot.domain.request import ImageRequest, OptionError, parse_request
+from bot.domain.request import ImageRequest, OptionError
+from bot.requests.grammar import parse_request
 from bot.requests.intake import Intake, Requester
 from bot.slack.blockkit import escape
 from bot.slack.client import SlackError

@@ -12,9 +12,9 @@ from decimal import Decimal
 from bot.config import Settings
 from bot.domain.periods import month_of, next_month_start
 from bot.domain.request import ImageRequest, Size
+from bot.domain.usd import format_usd, to_micros
 from bot.jobs.runner import Runner, log_state
 from bot.providers.base import ImageProvider, JobKind
-from bot.providers.pricing import format_usd, to_micros
 from bot.slack.client import SlackOut
 from bot.slack.views.card import Block
 from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused, Store

@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 
+from bot.domain.usd import to_micros
 from bot.providers.base import ProviderError
 from bot.providers.fal.wire import with_retries
-from bot.providers.pricing import PriceTable, to_micros
+from bot.providers.pricing import PriceTable
 
 log = logging.getLogger("bot.providers.fal.queue")
 

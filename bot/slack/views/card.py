@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.demo_pricing import DEMO_PRICING, is_demo_priced
-from bot.providers.pricing import format_usd
+from bot.domain.usd import format_usd
 from bot.slack.blockkit import (
     SECTION_TEXT,
     button,
