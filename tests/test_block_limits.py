@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.failures import failure_text, undeliverable_text
+from bot.domain.failures import ErrorKind, failure_text, undeliverable_text
 from bot.domain.periods import month_of
 from bot.domain.request import ImageRequest
 from bot.money.home import home_view, team_blocks
@@ -93,7 +93,7 @@ def test_cards_and_status_lines_are_always_accepted(
 ) -> None:
     for kind in ("generate", "edit"):
         made = job(prompt, kind=kind, user=user, note=note)
-        for status in statuses(failure_text("invalid_input", reason, made.id), user):
+        for status in statuses(failure_text(ErrorKind.INVALID_INPUT, reason, made.id), user):
             for short in (False, True):
                 fallback, blocks = card(made, status, short=short)
                 check_message_blocks(blocks, accept_any_file)
@@ -120,7 +120,7 @@ def test_messages_naming_files_and_slack_errors_are_accepted(code: str, file_nam
     for before_start in (False, True):
         text = undeliverable_text(code, before_start=before_start)
         check_message_blocks(text_blocks(text), accept_any_file)
-    fetched = failure_text("input_unavailable", file_name, "j1")
+    fetched = failure_text(ErrorKind.INPUT_UNAVAILABLE, file_name, "j1")
     check_message_blocks(text_blocks(fetched), accept_any_file)
 
 

@@ -1,10 +1,53 @@
-"""What people are told when a job cannot be done, by the kind of failure, and what it cost."""
+"""Why a job ended without its images, as the store keeps it, and what the person is told for
+each kind, with what it cost."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from bot.domain.usd import format_usd
 
 _NOTHING_CHARGED = "Nothing was charged."
+_SLACK_PREFIX = "slack_"
+
+
+class ErrorKind(StrEnum):
+    """A job's `error_kind`. Each value is what the store keeps, except SLACK, which is kept
+    with Slack's error code (`slack_not_in_channel`), as every row has been."""
+
+    INVALID_INPUT = "invalid_input"
+    CONTENT_POLICY = "content_policy"
+    ACCOUNT_LOCKED = "account_locked"
+    UNAVAILABLE = "unavailable"
+    UNCONFIRMED = "unconfirmed"
+    LOST = "lost"
+    TIMEOUT = "timeout"
+    OVERDUE = "overdue"
+    INPUT_UNAVAILABLE = "input_unavailable"
+    CANCELLED = "cancelled"
+    CANCELLED_AFTER_START = "cancelled_after_start"
+    # Slack refused the card or the upload; the job's error message is Slack's code.
+    SLACK = "slack"
+    # fal's Platform API failed, or a provider error of no more precise kind.
+    PLATFORM = "platform"
+    PROVIDER = "provider_error"
+    INTERNAL = "internal"
+
+    def stored(self, detail: str | None = None) -> str:
+        """The value the store keeps for this kind (`detail` is Slack's code for SLACK)."""
+        return f"{_SLACK_PREFIX}{detail}" if self is ErrorKind.SLACK and detail else self.value
+
+    @classmethod
+    def of(cls, stored: str | None) -> ErrorKind:
+        """The kind a stored value names; one this code does not know is INTERNAL."""
+        if stored is None:
+            return cls.INTERNAL
+        if stored.startswith(_SLACK_PREFIX):
+            return cls.SLACK
+        try:
+            return cls(stored)
+        except ValueError:
+            return cls.INTERNAL
 
 
 def charge_note(charged_micros: int, *, estimated: bool = False) -> str:
@@ -28,48 +71,54 @@ def cancel_note(*, after_start: bool, charged_micros: int, estimated: bool = Fal
 
 
 def failure_text(
-    kind: str, detail: str | None, job_id: str, *, charged_micros: int = 0, estimated: bool = False
+    kind: ErrorKind,
+    detail: str | None,
+    job_id: str,
+    *,
+    charged_micros: int = 0,
+    estimated: bool = False,
 ) -> str:
+    """What the person is told of a failed job (`detail` is fal's reason, or Slack's code)."""
     detail = (detail or "").strip()
     charged = charge_note(charged_micros, estimated=estimated)
     match kind:
-        case "invalid_input":
+        case ErrorKind.INVALID_INPUT:
             reason = f": {detail}" if detail and detail != kind else "."
             return f"fal could not use this request{reason} {charged}"
-        case "content_policy":
+        case ErrorKind.CONTENT_POLICY:
             category = f" (category: {detail})" if detail and detail != kind else ""
             return f"The model declined this prompt{category}. {charged}"
-        case "account_locked":
+        case ErrorKind.ACCOUNT_LOCKED:
             return (
                 "fal refused the bot's account (it may be locked or out of balance), so please"
                 f" ask an admin to check it. {charged}"
             )
-        case "unavailable":
+        case ErrorKind.UNAVAILABLE:
             return f"fal is unavailable right now. Try again in a few minutes. {charged}"
-        case "unconfirmed":
+        case ErrorKind.UNCONFIRMED:
             return (
                 "fal did not answer, and its records could not say whether it got the request."
                 " Nothing is charged unless fal's records show it ran; if they do, its bill"
                 " reaches your spend when they are next checked. Try again in a few minutes."
             )
-        case "timeout" if charged_micros > 0:
+        case ErrorKind.TIMEOUT if charged_micros > 0:
             return f"fal took too long, so I cancelled it, but fal had already started. {charged}"
-        case "timeout":
+        case ErrorKind.TIMEOUT:
             return f"fal took too long, so I cancelled the request. {charged}"
-        case "overdue":
+        case ErrorKind.OVERDUE:
             return (
                 "fal took too long and had already started, so I stopped waiting. fal may"
                 " still bill it, so it counts at its estimate. Try again later."
             )
-        case "input_unavailable":
+        case ErrorKind.INPUT_UNAVAILABLE:
             reason = f": {detail}" if detail and detail != kind else "."
             return f"I couldn't get the image to edit{reason} {charged}"
-        case "lost":
+        case ErrorKind.LOST:
             return f"fal lost track of this request. Try again. {charged}"
-        case "cancelled" | "cancelled_after_start":
+        case ErrorKind.CANCELLED | ErrorKind.CANCELLED_AFTER_START:
             return f"Cancelled. {charged}"
-    if kind.startswith("slack_"):
-        return undeliverable_text(kind.removeprefix("slack_"), before_start=False)
+        case ErrorKind.SLACK:
+            return undeliverable_text(detail, before_start=False)
     return f"Sorry, something went wrong on our side (job {job_id}). {charged}"
 
 

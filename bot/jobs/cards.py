@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.domain.failures import cancel_note, failure_text
+from bot.domain.failures import ErrorKind, cancel_note, failure_text
 from bot.slack.client import SlackError, SlackOut
 from bot.slack.views.card import Cancelled, CardStatus, Done, Failed, Generating, Waiting, card
 from bot.store.records import Job, JobState
@@ -167,10 +167,11 @@ def final_status(job: Job) -> CardStatus:
     charged, estimated = job.charged_micros, job.charge_estimated
     if job.state == JobState.CANCELLED:
         by = (job.error_message or "").removeprefix("cancelled by ") or job.user_id
-        after_start = job.error_kind == "cancelled_after_start"
+        after_start = job.failure == ErrorKind.CANCELLED_AFTER_START
         note = cancel_note(after_start=after_start, charged_micros=charged, estimated=estimated)
         return Cancelled(by, note)
-    kind = job.error_kind or "internal"
     return Failed(
-        failure_text(kind, job.error_message, job.id, charged_micros=charged, estimated=estimated)
+        failure_text(
+            job.failure, job.error_message, job.id, charged_micros=charged, estimated=estimated
+        )
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bot.domain.failures import failure_text, undeliverable_text
+from bot.domain.failures import ErrorKind, failure_text, undeliverable_text
 from bot.jobs.cards import Card, UpdateBudget, final_status
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
@@ -179,7 +179,7 @@ class Runner(Stopping):
             job = await self._reload(job_id)
             if job.state == JobState.HELD and job.submit_sent_at is None:
                 with contextlib.suppress(_Stop, Exception):
-                    await self._fail(job_id, "internal", None)
+                    await self._fail(job_id, ErrorKind.INTERNAL, None)
                 return
             if pause is None:
                 log.error("job left to resume on the next start job=%s state=%s", job_id, job.state)
@@ -250,10 +250,10 @@ class Runner(Stopping):
             image_urls, mask_url = await self.inputs.resolve(job)
             arguments = self.provider.arguments(job.kind, job.request, image_urls, mask_url)
         except InputError as exc:
-            await self._fail(job.id, "input_unavailable", exc.message)
+            await self._fail(job.id, ErrorKind.INPUT_UNAVAILABLE, exc.message)
         except InputsOutsideSchema as exc:
             log.error("inputs outside the endpoint's schema job=%s: %s", job.id, exc)
-            await self._fail(job.id, "internal", None)
+            await self._fail(job.id, ErrorKind.INTERNAL, None)
         self._submitting.add(job.id)
         try:
             # Once marked, fal may hold a request for the job: a retry looks there first.
@@ -382,7 +382,7 @@ class Runner(Stopping):
         await self.store.mark_card_done(job.id)
 
     async def _fail(
-        self, job_id: str, kind: str, detail: str | None, *, bill: Bill | None = None
+        self, job_id: str, kind: ErrorKind, detail: str | None, *, bill: Bill | None = None
     ) -> NoReturn:
         """End the job as failed: free, or charged `bill` when fal billed the attempt."""
         job = await self._reload(job_id)
@@ -402,7 +402,7 @@ class Runner(Stopping):
         raise _Stop
 
     async def _fail_provider(self, job: Job, exc: ProviderError) -> NoReturn:
-        if exc.kind == "account_locked" and self.hooks.on_locked is not None:
+        if exc.kind == ErrorKind.ACCOUNT_LOCKED and self.hooks.on_locked is not None:
             await _quietly(self.hooks.on_locked(exc.detail or exc.message), job.id)
         category = getattr(exc, "category", "")
         # A refusal fal billed (a 422 after its runner worked) is charged, at fal's units.
@@ -411,14 +411,14 @@ class Runner(Stopping):
 
     async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
         """The card cannot be posted where the person asked: tell them privately."""
-        await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        log_state(self.store.clock(), job, "failed", kind="slack_" + exc.code)
+        await self.store.mark_failed(job.id, ErrorKind.SLACK, exc.code)
+        log_state(self.store.clock(), job, "failed", kind=ErrorKind.SLACK.stored(exc.code))
         await self._tell(job, undeliverable_text(exc.code, before_start=True))
         raise _Stop
 
     async def _undeliverable(self, job: Job, exc: SlackError) -> NoReturn:
-        await self.store.mark_failed(job.id, "slack_" + exc.code, exc.code)
-        log_state(self.store.clock(), job, "failed", kind="slack_" + exc.code)
+        await self.store.mark_failed(job.id, ErrorKind.SLACK, exc.code)
+        log_state(self.store.clock(), job, "failed", kind=ErrorKind.SLACK.stored(exc.code))
         self.delivery.drop(job.id)
         await self._tell(job, undeliverable_text(exc.code, before_start=False))
         raise _Stop

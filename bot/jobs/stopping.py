@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NoReturn
 
+from bot.domain.failures import ErrorKind
 from bot.jobs.cards import Card, final_status
 from bot.jobs.delivery import Delivery
 from bot.jobs.slots import Slots
@@ -58,7 +59,7 @@ class Stopping(abc.ABC):
 
     @abc.abstractmethod
     async def _fail(
-        self, job_id: str, kind: str, detail: str | None, *, bill: Bill | None = None
+        self, job_id: str, kind: ErrorKind, detail: str | None, *, bill: Bill | None = None
     ) -> NoReturn: ...
 
     async def cancel(self, job: Job, by: str) -> bool:
@@ -129,7 +130,7 @@ class Stopping(abc.ABC):
         ran = job.started_at is not None or finished.ran or finished.error is None or bool(units)
         bill = await self._bill(job.endpoint_id, units) if ran else None
         if by is None:
-            await self._fail(job.id, "timeout", None, bill=bill)
+            await self._fail(job.id, ErrorKind.TIMEOUT, None, bill=bill)
         if await self.store.mark_cancelled(job.id, by, bill=bill, after_start=ran):
             log_state(self.store.clock(), job, "cancelled", by=by, after_start=ran, bill=bill)
         self.slots.release(job.id)
@@ -151,7 +152,7 @@ class Stopping(abc.ABC):
             pass
         except ProviderError as exc:
             await self._fail_provider(job, exc)
-        await self._fail(job.id, "overdue", None, bill=Bill.estimate())
+        await self._fail(job.id, ErrorKind.OVERDUE, None, bill=Bill.estimate())
 
 
 def log_state(now: datetime, job: Job, state: str, **fields: object) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
 from bot.providers.pricing import PriceTable
 from bot.providers.profiles import JobKind as JobKind
@@ -18,7 +19,7 @@ from bot.providers.profiles import ModelProfile
 class ProviderError(Exception):
     """A failure the runner reports to the person; `kind` names it in logs and the store."""
 
-    kind = "provider_error"
+    kind = ErrorKind.PROVIDER
     retryable = False
 
     def __init__(self, message: str, *, detail: str = "") -> None:
@@ -30,11 +31,11 @@ class ProviderError(Exception):
 
 
 class InvalidInput(ProviderError):
-    kind = "invalid_input"
+    kind = ErrorKind.INVALID_INPUT
 
 
 class ContentPolicy(ProviderError):
-    kind = "content_policy"
+    kind = ErrorKind.CONTENT_POLICY
 
     def __init__(self, message: str, *, category: str = "", detail: str = "") -> None:
         super().__init__(message, detail=detail)
@@ -44,24 +45,24 @@ class ContentPolicy(ProviderError):
 class AccountLocked(ProviderError):
     """fal refuses the account: locked, out of balance, or the key is wrong."""
 
-    kind = "account_locked"
+    kind = ErrorKind.ACCOUNT_LOCKED
 
 
 class Unavailable(ProviderError):
-    kind = "unavailable"
+    kind = ErrorKind.UNAVAILABLE
     retryable = True
 
 
 class RequestLost(ProviderError):
     """fal no longer knows the request (expired or never stored)."""
 
-    kind = "lost"
+    kind = ErrorKind.LOST
 
 
 class Unconfirmed(ProviderError):
     """A submit's answer was lost and fal's records could not say whether it arrived."""
 
-    kind = "unconfirmed"
+    kind = ErrorKind.UNCONFIRMED
 
 
 @dataclass(frozen=True)

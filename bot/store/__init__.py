@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.domain.clock import Clock, system_clock
+from bot.domain.failures import ErrorKind
 from bot.domain.periods import Period
 from bot.store import admission, ledger, settling
 from bot.store.ledger import RecentCharge, SpendRow, Usage
@@ -286,12 +287,13 @@ class Store:
         )
 
     async def mark_failed(
-        self, job_id: str, kind: str, message: str, *, bill: Bill | None = None
+        self, job_id: str, kind: ErrorKind, message: str, *, bill: Bill | None = None
     ) -> bool:
         """End the job. Its hold is released (fal billed nothing), or settled at `bill`
         (fal's bill, or the estimate when fal ran it but never said how much); a charge
         already settled at fal's bill stays."""
-        return await self._end(job_id, JobState.FAILED, UNFINISHED, kind, message, bill)
+        why = (kind.stored(message), message)
+        return await self._end(job_id, JobState.FAILED, UNFINISHED, why, bill)
 
     async def mark_cancelled(
         self,
@@ -306,24 +308,24 @@ class Store:
         and charged `bill`, what fal billed for what it ran. With `unsent`, only if no
         submit has left for it (so fal cannot hold a request the card calls free)."""
         states = (JobState.HELD, JobState.SUBMITTED)
-        kind = "cancelled_after_start" if after_start else "cancelled"
-        message = f"cancelled by {by}"
+        kind = ErrorKind.CANCELLED_AFTER_START if after_start else ErrorKind.CANCELLED
+        why = (kind.stored(), f"cancelled by {by}")
         extra = " AND submit_sent_at IS NULL" if unsent else ""
-        return await self._end(job_id, JobState.CANCELLED, states, kind, message, bill, extra)
+        return await self._end(job_id, JobState.CANCELLED, states, why, bill, extra)
 
     async def _end(
         self,
         job_id: str,
         state: JobState,
         allowed: Sequence[JobState],
-        kind: str,
-        message: str,
+        why: tuple[str, str],
         bill: Bill | None,
         extra: str = "",
     ) -> bool:
+        """`why`: the stored error kind and message."""
         now = self._now_ms()
         async with self._write() as db:
-            return await settling.end(db, job_id, state, allowed, (kind, message), bill, now, extra)
+            return await settling.end(db, job_id, state, allowed, why, bill, now, extra)
 
     async def _move(
         self,

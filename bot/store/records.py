@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
+from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
 
 
@@ -145,6 +146,11 @@ class Job:
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def failure(self) -> ErrorKind:
+        """Why it ended without images (read from what the store keeps, old rows too)."""
+        return ErrorKind.of(self.error_kind)
 
 
 JOB_COLUMNS = """

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bot.domain.failures import ErrorKind
 from bot.domain.usd import to_micros
 from bot.providers.base import ProviderError
 from bot.providers.fal.wire import with_retries
@@ -38,7 +39,7 @@ IDS_PER_CALL = 50
 class PlatformError(ProviderError):
     """The Platform API refused or failed; `status` 401/403 means the key may not read it."""
 
-    kind = "platform"
+    kind = ErrorKind.PLATFORM
 
     def __init__(self, message: str, *, status: int = 0) -> None:
         super().__init__(message)
