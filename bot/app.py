@@ -16,7 +16,10 @@ from bot.domain.clock import Clock, system_clock
 from bot.jobs.inputs import InputResolver
 from bot.jobs.maintenance import Maintenance
 from bot.jobs.runner import Runner, RunnerConfig, RunnerHooks
+from bot.money.admin import AdminCommand
+from bot.money.budgets import Budgets
 from bot.money.home import Home
+from bot.money.notices import Notices
 from bot.money.reconcile import DailyCheck, Reconciler
 from bot.money.spend import Spend
 from bot.providers.base import ImageProvider
@@ -48,7 +51,9 @@ class Services:
     conversation: Conversation
     controls: Controls
     admins: Admins
+    budgets: Budgets
     spend: Spend
+    admin: AdminCommand
     home: Home
     maintenance: Maintenance
     inflight: InFlight = field(default_factory=InFlight)
@@ -151,17 +156,21 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     )
     max_bytes = settings.max_input_image_bytes
     admins = Admins(settings, slack)
-    spend = Spend(settings, store, slack, admins)
-    hooks = RunnerHooks(on_settled=spend.after_settle, on_locked=spend.account_locked)
+    budgets = Budgets(settings, store)
+    spend = Spend(settings, store, slack, budgets)
+    notices = Notices(store, slack, admins, spend, budgets)
+    hooks = RunnerHooks(on_settled=notices.after_settle, on_locked=notices.account_locked)
     inputs = InputResolver(provider, slack, max_bytes)
     runner = Runner(store, provider, slack, config, inputs, hooks)
-    intake = Intake(settings, store, runner, slack, provider)
+    intake = Intake(settings, store, budgets, runner, slack, provider)
     conversation = Conversation(intake)
     controls = Controls(conversation, admins)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
+    admin = AdminCommand(store, slack, admins, spend, budgets)
+    home = Home(spend, budgets, admins, store, slack)
     return Services(
-        settings, store, provider, slack, runner, intake, conversation, controls, admins, spend,
-        Home(spend), maintenance,
+        settings, store, provider, slack, runner, intake, conversation, controls, admins,
+        budgets, spend, admin, home, maintenance,
     )  # fmt: skip
 
 

@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.clock import system_clock
+from bot.domain.demo_pricing import DEMO_NOTE
 from bot.domain.periods import Period, PeriodError, date_range, month_of
-from bot.money.reports import Report, report_csv, report_table
-from bot.money.spend import DEMO_NOTE, build_report
+from bot.money.reports import report_csv, report_table
 from bot.store import Store, StoreError
 from bot.store.ledger import GROUPINGS
+from bot.store.report import Report
 
 # `imagebot health` calls a bot unwell whose health file is older than this.
 HEALTH_STALE_SECONDS = 60.0
@@ -136,10 +137,8 @@ def _report(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None
         try:
-            report = await build_report(store, period, args.by, zone)
-            names = await store.names()
-            named = Report(period, args.by, report.rows, names, report.held_micros)
-            return named, await store.demo_micros(period)
+            report = await store.report(period, args.by, zone)
+            return report.named(await store.names()), await store.demo_micros(period)
         finally:
             await store.close()
 

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.requests.controls import Click, Controls, ModalError
 from bot.requests.intake import Requester
-from bot.slack.views.card import (
-    ACTION_CANCEL,
-    ACTION_EDIT,
-    ACTION_HIGH_QUALITY,
-    ACTION_REGENERATE,
+from bot.slack.views.card import ACTION_CANCEL, ACTION_EDIT, ACTION_HIGH_QUALITY, ACTION_REGENERATE
+from bot.slack.views.modal import (
+    EDIT_INPUT,
     EDIT_INSTRUCTION_BLOCK,
     EDIT_MODAL,
     EDIT_OPTIONS_BLOCK,
+    EditOfFiles,
+    EditOfJob,
+    EditTarget,
 )
 from handlers.registrar import Registrar
 
 if TYPE_CHECKING:
     from bot.app import Services
+
+log = logging.getLogger(__name__)
 
 EDIT_SHORTCUT = "imagebot_edit_image"
 
@@ -41,7 +46,24 @@ def click(body: dict[str, Any]) -> Click:
 
 def field(view: dict[str, Any], block_id: str) -> str:
     values = (view.get("state") or {}).get("values") or {}
-    return str(((values.get(block_id) or {}).get("value") or {}).get("value") or "")
+    return str(((values.get(block_id) or {}).get(EDIT_INPUT) or {}).get("value") or "")
+
+
+def edit_target(metadata: str) -> EditTarget | None:
+    """What a submitted Edit dialog edits (bot.slack.views.modal wrote it), or None when its
+    metadata is not one the bot wrote."""
+    try:
+        data = json.loads(metadata or "{}")
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if "job" in data:
+        return EditOfJob(str(data["job"]), by_shortcut=data.get("by") == "shortcut")
+    channel, thread, listed = data.get("channel"), data.get("thread"), data.get("files")
+    if isinstance(channel, str) and isinstance(thread, str) and isinstance(listed, list):
+        return EditOfFiles(channel, thread, tuple(str(file_id) for file_id in listed))
+    return None
 
 
 def message_of(shortcut: dict[str, Any]) -> tuple[Requester, str, str, list[str]]:
@@ -104,10 +126,15 @@ def _edit_dialog(on: Registrar, controls: Controls) -> None:
             return
         await ack()
         user = body.get("user") or {}
+        user_id = str(user.get("id") or "")
+        target = edit_target(str(view.get("private_metadata") or ""))
+        if target is None:
+            log.warning("edit dialog with unreadable metadata ignored user=%s", user_id)
+            return
         await controls.submit_modal(
-            str(user.get("id") or ""),
+            user_id,
             str(user.get("team_id") or ""),
-            str(view.get("private_metadata") or ""),
+            target,
             text,
             key=f"view:{view.get('id')}:{view.get('hash')}",
         )

@@ -44,12 +44,12 @@ def register(on: Registrar, services: Services) -> None:
 
     async def usage(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack()
-        text, blocks = await services.spend.usage_blocks(command["user_id"])
+        text, blocks = await services.spend.usage(command["user_id"])
         await services.intake.tell(requester(command), text, blocks)
 
     async def admin(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack()
-        reply = await services.spend.admin(command["user_id"], unescape(command.get("text") or ""))
+        reply = await services.admin.run(command["user_id"], unescape(command.get("text") or ""))
         await services.intake.tell(requester(command), reply.text, reply.blocks)
 
     on.command("/image", image)

@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 from bot.domain.failures import ErrorKind, failure_text, undeliverable_text
 from bot.domain.periods import month_of
 from bot.domain.request import ImageRequest
-from bot.money.home import home_view, team_blocks
-from bot.money.reports import Report, report_blocks
-from bot.money.spend import recent_line
+from bot.jobs.delivery import image_alt_text, image_title
 from bot.slack.blockkit import mrkdwn_length, text_blocks
 from bot.slack.views.card import (
     Cancelled,
@@ -28,13 +26,15 @@ from bot.slack.views.card import (
     Uploading,
     Waiting,
     card,
-    edit_modal,
-    image_alt_text,
-    image_title,
     status_line,
 )
+from bot.slack.views.home import home_view, team_blocks
+from bot.slack.views.modal import EditOfFiles, EditOfJob, edit_modal
+from bot.slack.views.reports import report_blocks
+from bot.slack.views.usage import recent_line
 from bot.store.ledger import RecentCharge, SpendRow
 from bot.store.records import ImageInput, Job, JobState, NewJob, held_job
+from bot.store.report import Report
 from bot.testing.slack.blocks import check_message_blocks, check_view, counted
 
 # What makes text dangerous to Slack: markup characters, mentions and links, long lines,
@@ -125,9 +125,10 @@ def test_messages_naming_files_and_slack_errors_are_accepted(code: str, file_nam
 
 
 @PROPERTY
-@given(count=st.integers(1, 4), metadata=SHORT)
-def test_the_edit_dialog_is_always_accepted(count: int, metadata: str) -> None:
-    check_view(edit_modal(metadata[:3000], image_count=count), accept_any_file)
+@given(count=st.integers(1, 4), ids=st.lists(SHORT, min_size=1, max_size=20))
+def test_the_edit_dialog_is_always_accepted(count: int, ids: list[str]) -> None:
+    for target in (EditOfJob(ids[0]), EditOfFiles(ids[0], ids[-1], tuple(ids))):
+        check_view(edit_modal(target, image_count=count), accept_any_file)
 
 
 @PROPERTY

@@ -13,7 +13,7 @@ import handlers
 from bot.app import open_services
 from bot.config import Settings
 from bot.domain.periods import PERIOD_HELP
-from bot.money.spend import ADMIN_HELP
+from bot.money.admin import ADMIN_HELP
 from bot.store.ledger import GROUPINGS
 
 ROOT = Path(__file__).parent.parent

@@ -19,18 +19,12 @@ from PIL import Image
 from bench.report_bench import run as run_bench
 from bot.domain.periods import month_of
 from bot.domain.request import ImageRequest
-from bot.money.reports import (
-    Report,
-    Total,
-    report_blocks,
-    report_csv,
-    report_table,
-    spend_chart_png,
-    usd_text,
-)
+from bot.money.reports import report_csv, report_table, spend_chart_png, usd_text
+from bot.slack.views.reports import report_blocks
 from bot.store import Admitted, NewJob, Store
 from bot.store.ledger import SpendRow, spend_rows
 from bot.store.records import to_ms
+from bot.store.report import Report, Total
 from bot.store.schema import connect
 
 ZONE = ZoneInfo("Europe/Paris")

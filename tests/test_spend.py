@@ -20,7 +20,6 @@ import time_machine
 from bot.domain.clock import Clock, system_clock
 from bot.domain.periods import month_of
 from bot.domain.request import ImageRequest
-from bot.money.spend import build_report
 from bot.store import Admitted, JobState, NewJob, Store
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
@@ -225,7 +224,7 @@ async def test_non_admins_are_refused_without_revealing_anything(
     assert len(texts) == 4 and all(
         t == "Only imagebot admins can use `/image-admin`." for t in texts
     )
-    assert await bot.services.spend.user_budget("U0ALICE") == 20_000_000
+    assert await bot.services.budgets.of_user("U0ALICE") == 20_000_000
 
 
 async def test_admin_sets_a_budget_and_it_applies(bot: RunningBot, slack: SlackStandIn) -> None:
@@ -307,9 +306,9 @@ async def test_a_job_at_2359_on_the_last_day_counts_for_that_month(tmp_path: Pat
         assert isinstance(admitted, Admitted)
         await store.mark_submitted(admitted.job.id, "r", "s", "r", "c")
         await store.mark_generated(admitted.job.id, [], Decimal("0.0421"), 42_100)
-        november = await build_report(store, month, "user", zone)
-        december = await build_report(
-            store, month_of(datetime(2026, 12, 2, tzinfo=zone), zone), "user", zone
+        november = await store.report(month, "user", zone)
+        december = await store.report(
+            month_of(datetime(2026, 12, 2, tzinfo=zone), zone), "user", zone
         )
     finally:
         await store.close()

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 DEMO_ENDPOINT_PREFIX = "mock/"
 DEMO_PRICING = "demo pricing"
+DEMO_NOTE = (
+    "Demo pricing: the mock provider billed what fal's price guide says these images would"
+    " cost. No money was spent."
+)
 
 
 def is_demo_priced(endpoint_or_model: str) -> bool:

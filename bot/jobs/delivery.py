@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from bot.providers.base import Generation, ImageProvider, ProviderError
+from bot.slack.blockkit import clip_plain
 from bot.slack.client import SlackError, SlackOut, UploadFile
-from bot.slack.views.card import image_alt_text, image_file_name, image_title
 from bot.store import Job, ResultImage, Store
 
 log = logging.getLogger("bot.jobs")
@@ -30,6 +30,26 @@ UPLOADS_AT_ONCE = 8
 DOWNLOADS_AT_ONCE = 16
 # How long a completed upload may take to show in its thread before it counts as not shared.
 SHARE_WAIT_SECONDS = 30.0
+
+
+def image_file_name(job_id: str, index: int, output_format: str) -> str:
+    """Names carry the job id: a resumed job finds its files in the thread by name."""
+    extension = "jpg" if output_format == "jpeg" else output_format
+    return f"{job_file_prefix(job_id)}{index}.{extension}"
+
+
+def job_file_prefix(job_id: str) -> str:
+    return f"imagebot-{job_id}-"
+
+
+def image_title(job: Job, index: int) -> str:
+    prefix = f"{index}/{len(job.images)}: " if len(job.images) > 1 else ""
+    return clip_plain(prefix + " ".join(job.prompt.split()), 250) or f"image {index}"
+
+
+def image_alt_text(job: Job) -> str:
+    # files.getUploadURLExternal takes up to 1,000 characters of alt text.
+    return clip_plain(" ".join(job.prompt.split()), 1000) or "generated image"
 
 
 class Undeliverable(Exception):
@@ -100,7 +120,8 @@ class Delivery:
     async def _landed(self, job: Job, thread: str) -> list[str] | None:
         """The files of an earlier attempt (before a crash, or answered with a 5xx), if Slack
         has them: in the thread by name, or completed under the ids stored before completing."""
-        found = await self.slack.find_job_files(job.channel_id, thread, f"imagebot-{job.id}-")
+        prefix = job_file_prefix(job.id)
+        found = await self.slack.find_job_files(job.channel_id, thread, prefix)
         if len(found) >= len(job.images):
             return found
         ids = job.slack_file_ids

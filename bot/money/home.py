@@ -1,4 +1,5 @@
-"""The App Home tab: a person's own usage; for admins also the team's month and a spend chart.
+"""Publishing the App Home tab (drawn by bot.slack.views.home): a person's own usage; for admins
+also the team's month and a spend chart.
 
 Slack shows an image block's `slack_file` only to a viewer who can see the file: one uploaded
 without a channel is refused ("invalid slack file": python-slack-sdk#1658, bolt-python#1251),
@@ -19,19 +20,20 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from bot.domain.periods import Period
-from bot.domain.usd import format_usd
-from bot.money.reports import Report, spend_chart_png
-from bot.money.spend import Spend, budget_bar
-from bot.slack.blockkit import Block, divider, slack_image, text_blocks, view_blocks
-from bot.slack.client import SlackError, UploadFile
+from bot.money.budgets import Budgets
+from bot.money.reports import spend_chart_png
+from bot.money.spend import Spend
+from bot.slack.admins import Admins
+from bot.slack.blockkit import Block
+from bot.slack.client import SlackError, SlackOut, UploadFile
+from bot.slack.views.home import home_view, team_blocks
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 CHART_SECONDS = 600.0
 CHART_PREFIX = "imagebot-spend-"
-CHART_ALT = "Team image spend per day this month"
 # How long a new chart may take to be listed as shared before the tab goes without it.
 SHARE_WAIT_SECONDS = 10.0
 
@@ -46,15 +48,20 @@ class Chart:
 
 
 class Home:
-    def __init__(self, spend: Spend) -> None:
+    def __init__(
+        self, spend: Spend, budgets: Budgets, admins: Admins, store: Store, slack: SlackOut
+    ) -> None:
         self.spend = spend
-        self.slack = spend.slack
+        self.budgets = budgets
+        self.admins = admins
+        self.store = store
+        self.slack = slack
         self._charts: dict[str, Chart] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def publish(self, user_id: str) -> None:
-        _, mine = await self.spend.usage_blocks(user_id)
-        admin = await self.spend.admins.is_admin(user_id)
+        _, mine = await self.spend.usage(user_id)
+        admin = await self.admins.is_admin(user_id)
         team = await self._team_blocks() if admin else []
         await self.slack.publish_home(user_id, home_view(mine, team))
         if admin:
@@ -69,15 +76,15 @@ class Home:
                 self._charts.pop(user_id, None)
 
     async def _team_blocks(self) -> list[Block]:
-        month = self.spend.month()
+        month = self.budgets.month()
         report = await self.spend.report(month, "user", names=False)
-        return team_blocks(report, await self.spend.team_budget(), month.label)
+        return team_blocks(report, await self.budgets.of_team(), month.label)
 
     async def _chart(self, admin: str) -> str | None:
         """The file id of the admin's chart of this month's spend, shared where they see it."""
         async with self._locks[admin]:
-            month = self.spend.month()
-            days = await self.spend.store.daily_spend(month, self.spend.settings.zone)
+            month = self.budgets.month()
+            days = await self.store.daily_spend(month, self.budgets.zone)
             key = chart_key(month, days)
             known = self._charts.get(admin) or await self._earlier_chart(admin)
             fresh = known is not None and time.monotonic() - known.made < CHART_SECONDS
@@ -134,29 +141,3 @@ def chart_key(month: Period, days: list[tuple[date, int]]) -> str:
     """Names a chart by its month and the spend it shows."""
     digest = hashlib.sha256(repr(days).encode()).hexdigest()[:12]
     return f"{month.start:%Y-%m}-{digest}"
-
-
-def team_blocks(report: Report, team_budget: int | None, month_label: str) -> list[Block]:
-    """The team's month for admins: spend against the team budget and the top spenders."""
-    used = report.spend_micros + report.held_micros
-    lines = [f"*Team spend in {month_label}*", f"{format_usd(report.spend_micros)} spent"]
-    if team_budget:
-        lines[1] += f" of {format_usd(team_budget)}"
-        lines.append(budget_bar(used, team_budget))
-    lines.append(f"{report.images} images from {report.jobs} requests")
-    top = report.top_spenders(5)
-    if top:
-        lines.append("\n*Top spenders*")
-        lines += [f"• <@{t.key}> {format_usd(t.spend_micros)} ({t.jobs} requests)" for t in top]
-    return text_blocks("\n".join(lines))
-
-
-def home_view(
-    mine: list[Block], team: list[Block], chart_file_id: str | None = None
-) -> dict[str, Any]:
-    blocks = [*mine]
-    if team:
-        blocks += [divider(), *team]
-    if chart_file_id is not None:
-        blocks.append(slack_image(chart_file_id, CHART_ALT))
-    return {"type": "home", "blocks": view_blocks(blocks)}

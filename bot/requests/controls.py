@@ -7,7 +7,6 @@ admin). Anything else is refused without effect.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from bot.requests.conversation import Conversation, SharedFile
 from bot.requests.grammar import parse_request
 from bot.requests.intake import Requester
 from bot.slack.admins import Admins
-from bot.slack.views.card import edit_modal
+from bot.slack.views.modal import EditOfFiles, EditOfJob, EditTarget, edit_modal
 from bot.store import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -107,27 +106,23 @@ class Controls:
         if job.state != JobState.DELIVERED:
             await self.intake.tell(click.requester, "That request has no image to edit.")
             return
-        metadata = json.dumps({"job": job.id})
-        await self.slack.open_view(
-            click.trigger_id, edit_modal(metadata, image_count=len(job.images))
-        )
+        modal = edit_modal(EditOfJob(job.id), image_count=len(job.images))
+        await self.slack.open_view(click.trigger_id, modal)
 
     async def open_edit_for_message(
         self, who: Requester, trigger_id: str, message_ts: str, thread_ts: str, files: list[str]
     ) -> None:
         """The "Edit image" shortcut: a card of ours edits its result; else the message's files."""
         job = await self.store.card_job(who.channel_id, message_ts)
-        metadata: dict[str, object]
+        target: EditTarget
         if job is not None and job.state == JobState.DELIVERED:
-            metadata = {"job": job.id, "by": "shortcut"}
-            count = len(job.images)
+            target, count = EditOfJob(job.id, by_shortcut=True), len(job.images)
         elif files:
-            metadata = {"channel": who.channel_id, "thread": thread_ts, "files": files[:8]}
-            count = 1
+            target, count = EditOfFiles(who.channel_id, thread_ts, tuple(files)), 1
         else:
             await self.intake.tell(who, "That message has no image I can edit.")
             return
-        await self.slack.open_view(trigger_id, edit_modal(json.dumps(metadata), image_count=count))
+        await self.slack.open_view(trigger_id, edit_modal(target, image_count=count))
 
     def check_modal(self, instruction: str, options: str) -> str:
         """The text of the Edit dialog as one prompt; ModalError when the options are wrong."""
@@ -139,34 +134,23 @@ class Controls:
         return text
 
     async def submit_modal(
-        self, user_id: str, team_id: str, metadata: str, text: str, key: str
+        self, user_id: str, team_id: str, target: EditTarget, text: str, key: str
     ) -> None:
         """Run the edit asked for in the dialog (after Slack has its answer)."""
-        try:
-            data = json.loads(metadata or "{}")
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            log.warning("edit dialog with unreadable metadata ignored user=%s", user_id)
-            return
         request = parse_request(
             text, default_quality=self.intake.settings.default_quality, allow_image_pick=True
         )
-        if "job" in data:
-            job = await self.store.get_job(str(data["job"]))
-            shortcut = data.get("by") == "shortcut"
-            if job is None or job.thread_ts is None or (job.user_id != user_id and not shortcut):
-                log.info("edit dialog refused user=%s job=%s", user_id, data.get("job"))
+        if isinstance(target, EditOfJob):
+            job = await self.store.get_job(target.job_id)
+            mine = job is not None and (job.user_id == user_id or target.by_shortcut)
+            if job is None or job.thread_ts is None or not mine:
+                log.info("edit dialog refused user=%s job=%s", user_id, target.job_id)
                 return
             who = Requester(user_id, job.channel_id, team_id)
             await self.conversation.edit_latest(
                 who, request, job.channel_id, job.thread_ts, "modal", key, job=job
             )
             return
-        channel, thread, listed = data.get("channel"), data.get("thread"), data.get("files")
-        if not (isinstance(channel, str) and isinstance(thread, str) and isinstance(listed, list)):
-            log.warning("edit dialog without a message ignored user=%s", user_id)
-            return
-        files = [SharedFile(str(file_id), "", "", 0, "") for file_id in listed]
-        who = Requester(user_id, channel, team_id)
-        await self.conversation.edit_files(who, request, thread, files, "shortcut", key)
+        files = [SharedFile(file_id, "", "", 0, "") for file_id in target.file_ids]
+        who = Requester(user_id, target.channel_id, team_id)
+        await self.conversation.edit_files(who, request, target.thread_ts, files, "shortcut", key)

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 
 from bot.config import Settings
-from bot.domain.periods import month_of, next_month_start
 from bot.domain.request import ImageRequest, Size
-from bot.domain.usd import format_usd, to_micros
+from bot.domain.usd import format_usd
 from bot.jobs.runner import Runner, log_state
+from bot.money.budgets import Budgets
 from bot.providers.base import ImageProvider, JobKind
+from bot.slack.blockkit import Block
 from bot.slack.client import SlackOut
-from bot.slack.views.card import Block
 from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused, Store
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,14 @@ class Intake:
         self,
         settings: Settings,
         store: Store,
+        budgets: Budgets,
         runner: Runner,
         slack: SlackOut,
         provider: ImageProvider,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.budgets = budgets
         self.runner = runner
         self.slack = slack
         self.provider = provider
@@ -100,12 +101,7 @@ class Intake:
             estimate_micros=self.estimate_micros(kind, request, inputs), inputs=inputs,
             parent_job_id=parent_job_id, source_key=source_key,
         )  # fmt: skip
-        admission = await self.store.admit(
-            new,
-            month=month_of(self.store.clock(), self.settings.zone).bounds(),
-            user_budget_micros=_micros(self.settings.user_monthly_budget),
-            team_budget_micros=_micros(self.settings.team_monthly_budget),
-        )
+        admission = await self.budgets.admit(new)
         if isinstance(admission, Admitted):
             log_state(
                 self.store.clock(),
@@ -122,7 +118,7 @@ class Intake:
         return admission
 
     def refusal_text(self, refused: Refused) -> str:
-        resets = next_month_start(self.store.clock(), self.settings.zone)
+        resets = self.budgets.resets()
         whose = "your monthly budget" if refused.scope == "user" else "the team's monthly budget"
         return (
             f"This request (est. {format_usd(refused.estimate_micros)}) would go over {whose}:"
@@ -136,7 +132,3 @@ class Intake:
         await self.slack.tell(
             who.user_id, text, response_url=who.response_url, channel=who.channel_id, blocks=blocks
         )
-
-
-def _micros(usd: Decimal | None) -> int | None:
-    return None if usd is None else to_micros(usd)

@@ -3,7 +3,9 @@ the text is clipped to Slack's limits as Slack counts them, without cutting `&am
 `<@U…>` in half. Every block the bot builds is made of these.
 
 Limits from Slack's Block Kit reference (docs.slack.dev/reference/block-kit: section, context,
-header, image, actions blocks; button element; views). Slack counts text after escaping
+header, image, actions and input blocks; button and plain-text input elements) and its views
+reference (docs.slack.dev/reference/views: title, submit and close 24 characters, 100 blocks).
+Slack counts text after escaping
 (`&` is `&amp;`, 5 characters; a quote's `>` is stored as `&gt;`, as message events show it);
 lengths here are UTF-16 code units, never fewer than characters, so a text within them is
 within Slack's count either way.
@@ -25,7 +27,13 @@ CONTEXT_TEXT = 3000
 CONTEXT_ELEMENTS = 10
 BUTTON_TEXT = 75
 BUTTON_VALUE = 2000
+ACTION_ELEMENTS = 25
+BLOCK_ID = 255
 ALT_TEXT = 2000
+INPUT_LABEL = 2000
+INPUT_HINT = 2000
+PLACEHOLDER = 150
+VIEW_TITLE = 24
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
 # The notification text of a message: Slack truncates past 40,000; a notification needs far less.
@@ -153,6 +161,47 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     return made
 
 
+def actions(block_id: str, elements: Sequence[Block]) -> Block:
+    return {
+        "type": "actions",
+        "block_id": block_id[:BLOCK_ID],
+        "elements": [*elements][:ACTION_ELEMENTS],
+    }
+
+
+def text_input(
+    action_id: str,
+    *,
+    multiline: bool = False,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    placeholder: str | None = None,
+) -> Block:
+    made: Block = {"type": "plain_text_input", "action_id": action_id[:BLOCK_ID]}
+    if multiline:
+        made["multiline"] = True
+    if min_length is not None:
+        made["min_length"] = min_length
+    if max_length is not None:
+        made["max_length"] = max_length
+    if placeholder is not None:
+        made["placeholder"] = plain(placeholder, PLACEHOLDER)
+    return made
+
+
+def input_block(
+    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
+) -> Block:
+    made: Block = {"type": "input", "block_id": block_id[:BLOCK_ID]}
+    if optional:
+        made["optional"] = True
+    made["label"] = plain(label, INPUT_LABEL)
+    if hint is not None:
+        made["hint"] = plain(hint, INPUT_HINT)
+    made["element"] = element
+    return made
+
+
 def slack_image(file_id: str, alt_text: str) -> Block:
     """An image block showing a file Slack holds (it must be shared where the viewer sees it)."""
     return {
@@ -181,6 +230,31 @@ def message_blocks(blocks: Sequence[Block]) -> list[Block]:
 
 def view_blocks(blocks: Sequence[Block]) -> list[Block]:
     return list(blocks[:VIEW_BLOCKS])
+
+
+def modal(
+    callback_id: str,
+    title: str,
+    blocks: Sequence[Block],
+    *,
+    submit: str,
+    close: str,
+    private_metadata: str = "",
+) -> Block:
+    return {
+        "type": "modal",
+        "callback_id": callback_id[:BLOCK_ID],
+        "private_metadata": private_metadata,
+        "title": plain(title, VIEW_TITLE),
+        "submit": plain(submit, VIEW_TITLE),
+        "close": plain(close, VIEW_TITLE),
+        "blocks": view_blocks(blocks),
+    }
+
+
+def home(blocks: Sequence[Block]) -> Block:
+    """An App Home tab."""
+    return {"type": "home", "blocks": view_blocks(blocks)}
 
 
 def fallback(text: str) -> str:

@@ -33,7 +33,6 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.slack.blockkit import Block
 from bot.slack.errors import PERMANENT_ERRORS, SlackError
 from bot.slack.files import FileHosts
-from bot.slack.views.card import job_metadata, post_metadata
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,8 @@ __all__ = ["PERMANENT_ERRORS", "SlackError", "SlackOut", "UploadFile", "make_cli
 # A 5xx or a dropped connection may follow a call Slack carried out ("it's possible some aspect
 # of the operation succeeded", Slack's Web API docs), so these are never repeated blindly:
 # `post` looks for the message first, and an upload's completion is checked by its file ids.
+JOB_METADATA_TYPE = "imagebot_job"
+POST_METADATA_TYPE = "imagebot_post"
 NOT_REPEATABLE = frozenset(
     {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
 )
@@ -62,6 +63,16 @@ class UploadFile:
         if self.path is not None:
             return await asyncio.to_thread(self.path.read_bytes)
         return self.content or b""
+
+
+def job_metadata(job_id: str, part: str) -> dict[str, Any]:
+    """Tags a message with its job, so a restarted bot can find what it already posted."""
+    return {"event_type": JOB_METADATA_TYPE, "event_payload": {"job_id": job_id, "part": part}}
+
+
+def post_metadata(nonce: str) -> dict[str, Any]:
+    """Tags any other message, so the bot can tell whether a post Slack left unanswered landed."""
+    return {"event_type": POST_METADATA_TYPE, "event_payload": {"post": nonce}}
 
 
 class _Repeatable(AsyncRetryHandler):

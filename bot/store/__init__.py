@@ -46,6 +46,7 @@ from bot.store.records import (
     job_from_row,
     to_ms,
 )
+from bot.store.report import Report
 from bot.store.schema import connect, migrate
 from bot.store.sql import read_all
 
@@ -397,6 +398,11 @@ class Store:
         self, period: Period, by: ledger.Grouping, zone: ZoneInfo
     ) -> list[SpendRow]:
         return await ledger.spend_rows(self._reader, *_ms(period), by, zone)
+
+    async def report(self, period: Period, by: ledger.Grouping, zone: ZoneInfo) -> Report:
+        """Settled spend of the period grouped `by`, and what is held; without names."""
+        rows = await self.spend_rows(period, by, zone)
+        return Report(period, by, rows, {}, await self.held_micros(period))
 
     async def held_micros(self, period: Period, user_id: str | None = None) -> int:
         return await ledger.held_micros(self._reader, *_ms(period), user_id)

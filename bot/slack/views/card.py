@@ -1,22 +1,22 @@
-"""Block Kit builders: pure functions from jobs and statuses to Slack message payloads."""
+"""The request card: who asked, what, the settings, how the job stands, and what can be done
+next. The runner moves a card through the states below; each is drawn from the shared builders
+(bot.slack.blockkit), so no prompt or reason can make Slack refuse it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from bot.domain.demo_pricing import DEMO_PRICING, is_demo_priced
 from bot.domain.usd import format_usd
 from bot.slack.blockkit import (
     SECTION_TEXT,
+    actions,
     button,
     clip,
-    clip_plain,
     context,
     escape,
     fallback,
     message_blocks,
-    plain,
     quote,
     section,
 )
@@ -27,8 +27,6 @@ ACTION_CANCEL = "imagebot_cancel"
 ACTION_REGENERATE = "imagebot_regenerate"
 ACTION_HIGH_QUALITY = "imagebot_high_quality"
 ACTION_EDIT = "imagebot_edit"
-JOB_METADATA_TYPE = "imagebot_job"
-POST_METADATA_TYPE = "imagebot_post"
 
 
 @dataclass(frozen=True)
@@ -155,14 +153,14 @@ def card(job: Job, status: CardStatus, *, short: bool = False) -> tuple[str, lis
             context(*notes),
             status_block,
         ]
-    actions = _actions(job, status)
-    if actions:
-        blocks.append({"type": "actions", "block_id": f"job:{job.id}", "elements": actions})
+    buttons = _buttons(job, status)
+    if buttons:
+        blocks.append(actions(f"job:{job.id}", buttons))
     prompt = clip(escape(" ".join(job.prompt[:400].split())), 200)
     return fallback(f"{headline}: {prompt} ({status_line(status)})"), message_blocks(blocks)
 
 
-def _actions(job: Job, status: CardStatus) -> list[Block]:
+def _buttons(job: Job, status: CardStatus) -> list[Block]:
     if isinstance(status, Starting | Waiting | InQueue):
         # Only before fal starts: a running job is billed whether or not we wait for it.
         return [button("Cancel", ACTION_CANCEL, job.id, "danger")]
@@ -175,76 +173,3 @@ def _actions(job: Job, status: CardStatus) -> list[Block]:
     if isinstance(status, Failed) and job.kind == "generate":
         return [button("Try again", ACTION_REGENERATE, job.id)]
     return []
-
-
-def job_metadata(job_id: str, part: str) -> dict[str, Any]:
-    """Tags a message with its job, so a restarted bot can find what it already posted."""
-    return {"event_type": JOB_METADATA_TYPE, "event_payload": {"job_id": job_id, "part": part}}
-
-
-def post_metadata(nonce: str) -> dict[str, Any]:
-    """Tags any other message, so the bot can tell whether a post Slack left unanswered landed."""
-    return {"event_type": POST_METADATA_TYPE, "event_payload": {"post": nonce}}
-
-
-def image_file_name(job_id: str, index: int, output_format: str) -> str:
-    extension = "jpg" if output_format == "jpeg" else output_format
-    return f"imagebot-{job_id}-{index}.{extension}"
-
-
-def image_title(job: Job, index: int) -> str:
-    prefix = f"{index}/{len(job.images)}: " if len(job.images) > 1 else ""
-    return clip_plain(prefix + " ".join(job.prompt.split()), 250) or f"image {index}"
-
-
-def image_alt_text(job: Job) -> str:
-    # files.getUploadURLExternal takes up to 1,000 characters of alt text.
-    return clip_plain(" ".join(job.prompt.split()), 1000) or "generated image"
-
-
-EDIT_MODAL = "imagebot_edit_modal"
-EDIT_INSTRUCTION_BLOCK = "instruction"
-EDIT_OPTIONS_BLOCK = "options"
-# Views reference (docs.slack.dev/reference/views): title, submit and close 24 characters;
-# input block label and hint 2,000; a plain_text_input placeholder 150.
-MODAL_TITLE = 24
-INPUT_LABEL = 2000
-PLACEHOLDER = 150
-
-
-def edit_modal(private_metadata: str, *, image_count: int = 1) -> dict[str, Any]:
-    """The Edit dialog: what to change, and optional /image options."""
-    hint = "Options such as --quality high --size square"
-    if image_count > 1:
-        hint += f"; #2 picks image 2 of {image_count}"
-    return {
-        "type": "modal",
-        "callback_id": EDIT_MODAL,
-        "private_metadata": private_metadata,
-        "title": plain("Edit image", MODAL_TITLE),
-        "submit": plain("Edit", MODAL_TITLE),
-        "close": plain("Cancel", MODAL_TITLE),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": EDIT_INSTRUCTION_BLOCK,
-                "label": plain("What should change?", INPUT_LABEL),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "min_length": 2,
-                    "max_length": 3000,
-                    "placeholder": plain("make the sky navy", PLACEHOLDER),
-                },
-            },
-            {
-                "type": "input",
-                "block_id": EDIT_OPTIONS_BLOCK,
-                "optional": True,
-                "label": plain("Options", INPUT_LABEL),
-                "hint": plain(hint, INPUT_LABEL),
-                "element": {"type": "plain_text_input", "action_id": "value"},
-            },
-        ],
-    }
