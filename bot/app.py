@@ -1,4 +1,6 @@
-"""Builds the services (store, provider, Slack client, runner, intake) and the Bolt app on them."""
+"""The one place that wires the layers: settings -> store, provider, Slack client -> runner ->
+intake, conversations, controls, money -> the Bolt app with the handlers registered on the few
+services each uses."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from datetime import datetime
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
+import handlers
 from bot.config import ConfigError, Settings
 from bot.domain.clock import Clock, system_clock
 from bot.jobs.inputs import InputResolver
@@ -32,6 +35,7 @@ from bot.requests.conversation import Conversation
 from bot.requests.intake import Intake
 from bot.slack.admins import Admins
 from bot.slack.client import SlackError, SlackOut, make_client
+from bot.slack.notifier import Notifier
 from bot.store import Store, StoreError
 from handlers.inflight import InFlight
 
@@ -46,6 +50,7 @@ class Services:
     store: Store
     provider: ImageProvider
     slack: SlackOut
+    notifier: Notifier
     runner: Runner
     intake: Intake
     conversation: Conversation
@@ -155,22 +160,23 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
         spool=settings.spool_path,
     )
     max_bytes = settings.max_input_image_bytes
+    notifier = Notifier(slack, store)
     admins = Admins(settings, slack)
     budgets = Budgets(settings, store)
     spend = Spend(settings, store, slack, budgets)
-    notices = Notices(store, slack, admins, spend, budgets)
+    notices = Notices(store, notifier, admins, spend, budgets)
     hooks = RunnerHooks(on_settled=notices.after_settle, on_locked=notices.account_locked)
     inputs = InputResolver(provider, slack, max_bytes)
-    runner = Runner(store, provider, slack, config, inputs, hooks)
-    intake = Intake(settings, store, budgets, runner, slack, provider)
-    conversation = Conversation(intake)
-    controls = Controls(conversation, admins)
+    runner = Runner(store, provider, slack, notifier, config, inputs, hooks)
+    intake = Intake(settings, budgets, runner, notifier, provider, store.clock)
+    conversation = Conversation(settings, store, intake, notifier, slack)
+    controls = Controls(settings, store, intake, conversation, runner, admins, notifier, slack)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
     home = Home(spend, budgets, admins, store, slack)
     return Services(
-        settings, store, provider, slack, runner, intake, conversation, controls, admins,
-        budgets, spend, admin, home, maintenance,
+        settings, store, provider, slack, notifier, runner, intake, conversation, controls,
+        admins, budgets, spend, admin, home, maintenance,
     )  # fmt: skip
 
 
@@ -183,9 +189,7 @@ def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -
 
 
 def build_app(services: Services) -> AsyncApp:
-    """The Bolt app with every listener of `handlers` registered on the services."""
-    import handlers
-
+    """The Bolt app with every listener of `handlers` registered."""
     secret = services.settings.slack_signing_secret
     bolt_log = logging.getLogger("slack_bolt")
     bolt_log.addFilter(_no_unused_token_warning)
@@ -197,8 +201,24 @@ def build_app(services: Services) -> AsyncApp:
         process_before_response=False,
         ignoring_self_events_enabled=True,
     )
-    handlers.register(app, services)
+    register_handlers(app, services)
     return app
+
+
+def register_handlers(app: AsyncApp, services: Services) -> handlers.Registered:
+    """Each listener gets only the services it uses."""
+    return handlers.register(
+        app,
+        inflight=services.inflight,
+        default_quality=services.settings.default_quality,
+        intake=services.intake,
+        conversation=services.conversation,
+        controls=services.controls,
+        spend=services.spend,
+        admin=services.admin,
+        app_home=services.home,
+        notifier=services.notifier,
+    )
 
 
 def _no_unused_token_warning(record: logging.LogRecord) -> bool:

@@ -1,4 +1,5 @@
-"""Everything imagebot answers in Slack, one module per concern.
+"""Everything imagebot answers in Slack, one module per concern; each listener gets the few
+services it uses, and every Slack payload is read in handlers/payloads.py.
 
 - commands: `/image`, `/image-usage`, `/image-admin`
 - messages: thread replies, mentions and DMs (events `message`, `app_mention`)
@@ -8,21 +9,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain.request import Quality
+from bot.money.admin import AdminCommand
+from bot.money.home import Home
+from bot.money.spend import Spend
+from bot.requests.controls import Controls
+from bot.requests.conversation import Conversation
+from bot.requests.intake import Intake
+from bot.slack.notifier import Notifier
 from handlers import actions, commands, home, messages
+from handlers.inflight import InFlight
 from handlers.registrar import Registered, Registrar
 
-if TYPE_CHECKING:
-    from bot.app import Services
+__all__ = ["Registered", "register"]
 
 
-def register(app: AsyncApp, services: Services) -> Registered:
-    on = Registrar(app, services.inflight)
-    commands.register(on, services)
-    messages.register(on, services)
-    actions.register(on, services)
-    home.register(on, services)
+def register(
+    app: AsyncApp,
+    *,
+    inflight: InFlight,
+    default_quality: Quality,
+    intake: Intake,
+    conversation: Conversation,
+    controls: Controls,
+    spend: Spend,
+    admin: AdminCommand,
+    app_home: Home,
+    notifier: Notifier,
+) -> Registered:
+    on = Registrar(app, inflight)
+    commands.register(on, intake, spend, admin, notifier, default_quality)
+    messages.register(on, conversation)
+    actions.register(on, controls)
+    home.register(on, app_home)
     return on.registered

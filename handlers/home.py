@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.money.home import Home
 from handlers.registrar import Registrar
 
-if TYPE_CHECKING:
-    from bot.app import Services
 
-
-def register(on: Registrar, services: Services) -> None:
+def register(on: Registrar, home: Home) -> None:
     async def opened(event: dict[str, Any]) -> None:
         if event.get("tab") == "home" and event.get("user"):
-            await services.home.publish(str(event["user"]))
+            await home.publish(str(event["user"]))
 
     on.event("app_home_opened", opened)

@@ -10,7 +10,7 @@ import yaml
 from slack_bolt.async_app import AsyncApp
 
 import handlers
-from bot.app import open_services
+from bot.app import open_services, register_handlers
 from bot.config import Settings
 from bot.domain.periods import PERIOD_HELP
 from bot.money.admin import ADMIN_HELP
@@ -84,7 +84,7 @@ async def registered(tmp_path: Path) -> handlers.Registered:
     services = await open_services(settings)
     try:
         app = AsyncApp(client=services.slack.client, signing_secret="unused")
-        return handlers.register(app, services)
+        return register_handlers(app, services)
     finally:
         await services.close()
 

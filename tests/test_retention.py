@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
 from bot.jobs.maintenance import Maintenance
 from bot.store import Admitted, Store
@@ -38,7 +39,7 @@ async def finished_job(store: Store, prompt: str) -> str:
         month=(START, START + timedelta(days=60)), user_budget_micros=None, team_budget_micros=None,
     )  # fmt: skip
     assert isinstance(admitted, Admitted)
-    await store.mark_failed(admitted.job.id, "unavailable", "fal 500")
+    await store.mark_failed(admitted.job.id, ErrorKind.UNAVAILABLE, "fal 500")
     return admitted.job.id
 
 

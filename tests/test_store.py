@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
 from bot.store import Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
 from bot.store.schema import MIGRATIONS
@@ -65,7 +66,7 @@ async def test_holds_count_against_the_budget_until_released(store: Store) -> No
     assert (refused.scope, refused.budget_micros, refused.spent_micros, refused.left_micros) == (
         "user", 100_000, 60_000, 40_000,
     )  # fmt: skip
-    assert await store.mark_failed(first.job.id, "unavailable", "fal 500")
+    assert await store.mark_failed(first.job.id, ErrorKind.UNAVAILABLE, "fal 500")
     assert isinstance(await admit(store, new_job(estimate=60_000)), Admitted)
 
 

@@ -13,6 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
 from bot.store import Admitted, JobState, NewJob, Refused, Store
 from tests.helpers import query
@@ -83,7 +84,7 @@ class Ledger(RuleBasedStateMachine):
 
     @rule(job=jobs)
     def release(self, job: str) -> None:
-        if job and self.run(self.store.mark_failed(job, "unavailable", "fal 500")):
+        if job and self.run(self.store.mark_failed(job, ErrorKind.UNAVAILABLE, "fal 500")):
             self.ended.add(job)
 
     @rule(job=jobs)

@@ -66,8 +66,7 @@ class InputResolver:
     async def _file_url(self, item: ImageInput) -> str:
         if not item.slack_file_id:
             raise InputError("the image to edit is no longer available")
-        info = await self.slack.file_info(item.slack_file_id)
-        url = info.get("url_private_download") or info.get("url_private")
-        if not url:
+        shared = await self.slack.shared_file(item.slack_file_id)
+        if shared is None or not shared.url:
             raise InputError("the image to edit is no longer available in Slack")
-        return str(url)
+        return shared.url

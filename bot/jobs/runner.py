@@ -38,6 +38,7 @@ from bot.providers.base import (
 from bot.providers.polling import Durations
 from bot.providers.profiles import InputsOutsideSchema
 from bot.slack.client import SlackError, SlackOut
+from bot.slack.notifier import Notifier, Requester
 from bot.slack.views.card import (
     Cancelling,
     CardStatus,
@@ -86,6 +87,7 @@ class Runner(Stopping):
         store: Store,
         provider: ImageProvider,
         slack: SlackOut,
+        notifier: Notifier,
         config: RunnerConfig,
         inputs: InputResolver,
         hooks: RunnerHooks | None = None,
@@ -93,6 +95,7 @@ class Runner(Stopping):
         self.store = store
         self.provider = provider
         self.slack = slack
+        self.notifier = notifier
         self.config = config
         self.inputs = inputs
         self.hooks = hooks or RunnerHooks()
@@ -424,11 +427,10 @@ class Runner(Stopping):
         raise _Stop
 
     async def _tell(self, job: Job, text: str) -> None:
-        """Reach the person when their card cannot: response_url, else a DM."""
-        try:
-            await self.slack.tell(job.user_id, text, response_url=job.response_url, channel=None)
-        except SlackError as exc:
-            log.warning("could not tell the requester job=%s error=%s", job.id, exc.code)
+        """Reach the person when their card cannot: response_url, else a DM (not the
+        channel, which could not take the card)."""
+        who = Requester(job.user_id, team_id=job.team_id, response_url=job.response_url)
+        await self.notifier.tell(who, text, once=f"told:{job.id}")
         await self.store.mark_card_done(job.id)
 
 

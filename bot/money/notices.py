@@ -3,24 +3,20 @@ and 100% of the team's, and the admins when fal refuses the bot's account (once 
 
 from __future__ import annotations
 
-import logging
-
 from bot.domain.usd import format_usd
 from bot.money.budgets import Budgets
 from bot.money.spend import Spend
 from bot.slack.admins import Admins
-from bot.slack.client import SlackError, SlackOut
+from bot.slack.notifier import Notifier, Requester
 from bot.store import Job, Store
-
-log = logging.getLogger(__name__)
 
 
 class Notices:
     def __init__(
-        self, store: Store, slack: SlackOut, admins: Admins, spend: Spend, budgets: Budgets
+        self, store: Store, notifier: Notifier, admins: Admins, spend: Spend, budgets: Budgets
     ) -> None:
         self.store = store
-        self.slack = slack
+        self.notifier = notifier
         self.admins = admins
         self.spend = spend
         self.budgets = budgets
@@ -63,10 +59,7 @@ class Notices:
             await self._dm(admin, text)
 
     async def _dm(self, user_id: str, text: str) -> None:
-        try:
-            await self.slack.dm(user_id, text)
-        except SlackError as exc:
-            log.warning("notice to %s failed: %s", user_id, exc.code)
+        await self.notifier.tell(Requester(user_id), text)
 
 
 def _user_notice(used: int, budget: int) -> str:

@@ -10,13 +10,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot.config import Settings
 from bot.domain.request import OptionError
-from bot.requests.conversation import Conversation, SharedFile
+from bot.jobs.runner import Runner
+from bot.requests.conversation import Conversation
 from bot.requests.grammar import parse_request
-from bot.requests.intake import Requester
+from bot.requests.intake import Intake
 from bot.slack.admins import Admins
+from bot.slack.client import SlackOut
+from bot.slack.files import SharedFile
+from bot.slack.notifier import Notifier, Requester
 from bot.slack.views.modal import EditOfFiles, EditOfJob, EditTarget, edit_modal
-from bot.store import Job, JobState
+from bot.store import Job, JobState, Store
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +57,25 @@ class ModalError(Exception):
 
 
 class Controls:
-    def __init__(self, conversation: Conversation, admins: Admins) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        intake: Intake,
+        conversation: Conversation,
+        runner: Runner,
+        admins: Admins,
+        notifier: Notifier,
+        slack: SlackOut,
+    ) -> None:
+        self.default_quality = settings.default_quality
+        self.store = store
+        self.intake = intake
         self.conversation = conversation
-        self.intake = conversation.intake
-        self.store = conversation.store
-        self.slack = conversation.slack
+        self.runner = runner
         self.admins = admins
+        self.notifier = notifier
+        self.slack = slack
 
     async def _own_job(self, click: Click, *, admins_too: bool = False) -> Job | None:
         job = await self.store.get_job(click.job_id) if click.job_id else None
@@ -67,12 +85,12 @@ class Controls:
             and job.card_ts == click.message_ts
         )
         if job is None or not on_its_card:
-            await self.intake.tell(click.requester, GONE)
+            await self.notifier.tell(click.requester, GONE)
             return None
         if job.user_id != click.user_id and not (
             admins_too and await self.admins.is_admin(click.user_id)
         ):
-            await self.intake.tell(click.requester, NOT_YOURS)
+            await self.notifier.tell(click.requester, NOT_YOURS)
             return None
         return job
 
@@ -80,8 +98,8 @@ class Controls:
         job = await self._own_job(click, admins_too=True)
         if job is None:
             return
-        if not await self.intake.runner.cancel(job, click.user_id):
-            await self.intake.tell(
+        if not await self.runner.cancel(job, click.user_id):
+            await self.notifier.tell(
                 click.requester, "Too late to cancel: fal is already working on it."
             )
 
@@ -104,7 +122,7 @@ class Controls:
         if job is None:
             return
         if job.state != JobState.DELIVERED:
-            await self.intake.tell(click.requester, "That request has no image to edit.")
+            await self.notifier.tell(click.requester, "That request has no image to edit.")
             return
         modal = edit_modal(EditOfJob(job.id), image_count=len(job.images))
         await self.slack.open_view(click.trigger_id, modal)
@@ -120,7 +138,7 @@ class Controls:
         elif files:
             target, count = EditOfFiles(who.channel_id, thread_ts, tuple(files)), 1
         else:
-            await self.intake.tell(who, "That message has no image I can edit.")
+            await self.notifier.tell(who, "That message has no image I can edit.")
             return
         await self.slack.open_view(trigger_id, edit_modal(target, image_count=count))
 
@@ -137,9 +155,7 @@ class Controls:
         self, user_id: str, team_id: str, target: EditTarget, text: str, key: str
     ) -> None:
         """Run the edit asked for in the dialog (after Slack has its answer)."""
-        request = parse_request(
-            text, default_quality=self.intake.settings.default_quality, allow_image_pick=True
-        )
+        request = parse_request(text, default_quality=self.default_quality, allow_image_pick=True)
         if isinstance(target, EditOfJob):
             job = await self.store.get_job(target.job_id)
             mine = job is not None and (job.user_id == user_id or target.by_shortcut)

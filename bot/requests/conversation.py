@@ -6,13 +6,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bot.config import Settings
 from bot.domain.images import ImageRejected, PreparedImage, prepare_image
 from bot.domain.request import ImageRequest, OptionError
 from bot.requests.grammar import parse_request
-from bot.requests.intake import Intake, Requester
+from bot.requests.intake import Intake
 from bot.slack.blockkit import escape
-from bot.slack.client import SlackError
-from bot.store import ImageInput, Job, JobState
+from bot.slack.client import SlackOut
+from bot.slack.errors import SlackError
+from bot.slack.files import SharedFile
+from bot.slack.notifier import Notifier, Requester
+from bot.store import ImageInput, Job, JobState, Store
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +25,9 @@ SEEN_TTL_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
-class SharedFile:
-    """A file attached to a person's message, as Slack describes it."""
-
-    id: str
-    name: str
-    mimetype: str
-    size: int
-    url: str
-
-    @property
-    def is_mask(self) -> bool:
-        return self.name.lower().startswith("mask")
-
-
-@dataclass(frozen=True)
 class IncomingMessage:
+    """A person's message to the bot, as the handlers read it from Slack's events."""
+
     user_id: str
     channel_id: str
     ts: str
@@ -60,11 +51,20 @@ class IncomingMessage:
 
 
 class Conversation:
-    def __init__(self, intake: Intake) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        intake: Intake,
+        notifier: Notifier,
+        slack: SlackOut,
+    ) -> None:
+        self.default_quality = settings.default_quality
+        self.max_bytes = settings.max_input_image_bytes
+        self.store = store
         self.intake = intake
-        self.store = intake.store
-        self.slack = intake.slack
-        self.settings = intake.settings
+        self.notifier = notifier
+        self.slack = slack
 
     async def handle(self, message: IncomingMessage) -> None:
         """Decide what a message means, and act on it at most once.
@@ -101,7 +101,7 @@ class Conversation:
         try:
             request = parse_request(
                 message.text,
-                default_quality=self.settings.default_quality,
+                default_quality=self.default_quality,
                 allow_image_pick=thread_job is not None,
             )
         except OptionError as exc:
@@ -181,11 +181,11 @@ class Conversation:
         self, who: Requester, thread_ts: str, key: str, files: list[SharedFile]
     ) -> list[ImageInput] | None:
         """People's files, each fetched and checked now, so a bad one costs nothing."""
-        max_bytes = self.settings.max_input_image_bytes
+        max_bytes = self.max_bytes
         inputs = []
         for listed in files:
             # Events may carry only a file's id; files.info fills in the rest.
-            shared = listed if listed.url else await self.shared_file(listed.id)
+            shared = listed if listed.url else await self._shared_file(listed.id)
             if shared is None:
                 await self._tell(who, thread_ts, key, "I can't open that file.")
                 return None
@@ -204,19 +204,13 @@ class Conversation:
             return None
         return inputs
 
-    async def shared_file(self, file_id: str) -> SharedFile | None:
+    async def _shared_file(self, file_id: str) -> SharedFile | None:
         try:
-            info = await self.slack.file_info(file_id)
+            shared = await self.slack.shared_file(file_id)
         except SlackError as exc:
             log.info("files.info failed for %s: %s", file_id, exc.code)
             return None
-        url = info.get("url_private_download") or info.get("url_private")
-        if not url:
-            return None
-        return SharedFile(
-            id=file_id, name=str(info.get("name", "")), mimetype=str(info.get("mimetype", "")),
-            size=int(info.get("size") or 0), url=str(url),
-        )  # fmt: skip
+        return shared if shared is not None and shared.url else None
 
     async def _check(self, shared: SharedFile, max_bytes: int) -> PreparedImage | str:
         """The image as fal will get it, or what is wrong with it in a sentence."""
@@ -238,14 +232,5 @@ class Conversation:
     async def _tell(self, who: Requester, thread_ts: str, key: str, text: str) -> None:
         """A private answer in the thread, sent once however often Slack delivers the message.
         It may quote a person's words (file names, options), so it is escaped: no mention in
-        it is live, even when it has to be posted in the thread for everyone."""
-        if not await self.store.claim(f"{key}:answer", SEEN_TTL_SECONDS):
-            return
-        text = escape(text)
-        if who.response_url:
-            await self.intake.tell(who, text)
-            return
-        try:
-            await self.slack.ephemeral(who.channel_id, who.user_id, text, thread_ts)
-        except SlackError:
-            await self.slack.post(who.channel_id, f"<@{who.user_id}> {text}", thread_ts=thread_ts)
+        it is live."""
+        await self.notifier.tell(who, escape(text), thread_ts=thread_ts, once=f"{key}:answer")

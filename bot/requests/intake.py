@@ -1,22 +1,22 @@
 """Turning a person's request into an admitted job: channel rules, the estimate, budgets.
 
-Handlers call this after they have acknowledged Slack; nothing here parses Slack payloads.
+Handlers call this after they have acknowledged Slack, with typed values; a refusal is told
+privately through the notifier.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.request import ImageRequest, Size
 from bot.domain.usd import format_usd
 from bot.jobs.runner import Runner, log_state
 from bot.money.budgets import Budgets
 from bot.providers.base import ImageProvider, JobKind
-from bot.slack.blockkit import Block
-from bot.slack.client import SlackOut
-from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused, Store
+from bot.slack.notifier import Notifier, Requester
+from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused
 
 log = logging.getLogger(__name__)
 
@@ -27,35 +27,25 @@ _DEFAULT_SIZES: dict[JobKind, Size] = {
 }
 
 
-@dataclass(frozen=True)
-class Requester:
-    """Who asked, where, and how to answer them privately."""
-
-    user_id: str
-    channel_id: str
-    team_id: str = ""
-    response_url: str | None = None
-
-
 class Intake:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
         budgets: Budgets,
         runner: Runner,
-        slack: SlackOut,
+        notifier: Notifier,
         provider: ImageProvider,
+        clock: Clock,
     ) -> None:
-        self.settings = settings
-        self.store = store
+        self.allowed_channels = settings.allowed_channels
+        self.clock = clock
         self.budgets = budgets
         self.runner = runner
-        self.slack = slack
+        self.notifier = notifier
         self.provider = provider
 
     def channel_allowed(self, channel_id: str) -> bool:
-        allowed = self.settings.allowed_channels
+        allowed = self.allowed_channels
         return not allowed or channel_id in allowed or channel_id.startswith("D")
 
     def estimate_micros(
@@ -86,11 +76,13 @@ class Intake:
         """Admit and start a job, or tell the person why not. None when refused by policy
         or because the model cannot do what was asked (nothing is held or sent then)."""
         if not self.channel_allowed(who.channel_id):
-            await self.tell(who, "Image requests aren't enabled in this channel. Ask an admin.")
+            await self.notifier.tell(
+                who, "Image requests aren't enabled in this channel. Ask an admin."
+            )
             return None
         refusal = self.provider.profile.refusal(request)
         if refusal is not None:
-            await self.tell(who, refusal)
+            await self.notifier.tell(who, refusal)
             return None
         inputs = inputs or []
         endpoint = self.provider.endpoint_for(kind)
@@ -104,7 +96,7 @@ class Intake:
         admission = await self.budgets.admit(new)
         if isinstance(admission, Admitted):
             log_state(
-                self.store.clock(),
+                self.clock(),
                 admission.job,
                 "held",
                 origin=origin,
@@ -112,7 +104,7 @@ class Intake:
             )
             self.runner.launch(admission.job.id)
         elif isinstance(admission, Refused):
-            await self.tell(who, self.refusal_text(admission))
+            await self.notifier.tell(who, self.refusal_text(admission))
         elif isinstance(admission, Duplicate):
             log.info("duplicate delivery ignored key=%s job=%s", source_key, admission.job_id)
         return admission
@@ -125,10 +117,4 @@ class Intake:
             f" {format_usd(refused.spent_micros)} of {format_usd(refused.budget_micros)} used,"
             f" {format_usd(refused.left_micros)} left. It resets on {resets:%B} {resets.day}."
             " Try a lower quality or fewer images, or ask an admin. Nothing was charged."
-        )
-
-    async def tell(self, who: Requester, text: str, blocks: list[Block] | None = None) -> None:
-        """A private answer to the person: response_url, else ephemeral, else a DM."""
-        await self.slack.tell(
-            who.user_id, text, response_url=who.response_url, channel=who.channel_id, blocks=blocks
         )

@@ -32,7 +32,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.blockkit import Block
 from bot.slack.errors import PERMANENT_ERRORS, SlackError
-from bot.slack.files import FileHosts
+from bot.slack.files import FileHosts, SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class SlackOut:
         pause = 0.25
         while True:
             try:
-                infos = [await self.file_info(file_id) for file_id in file_ids]
+                infos = [await self._file_info(file_id) for file_id in file_ids]
             except SlackError as exc:
                 if exc.code == "file_not_found":
                     return False
@@ -340,26 +340,6 @@ class SlackOut:
         await self.post(channel, text, blocks)
         return channel
 
-    async def tell(
-        self,
-        user: str,
-        text: str,
-        *,
-        response_url: str | None,
-        channel: str | None = None,
-        blocks: list[Block] | None = None,
-    ) -> None:
-        """Reach a person privately: the response_url if there is one, else ephemeral, else DM."""
-        if response_url and await self.respond(response_url, text, blocks):
-            return
-        if channel:
-            try:
-                await self.ephemeral(channel, user, text, blocks=blocks)
-                return
-            except SlackError as exc:
-                log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel, exc.code)
-        await self.dm(user, text, blocks)
-
     def trusted_file_url(self, url: str) -> bool:
         return self.files.trusted(url)
 
@@ -367,7 +347,11 @@ class SlackOut:
         """A person's file, fetched with the bot token (see bot.slack.files)."""
         return await self.files.download(url, max_bytes)
 
-    async def file_info(self, file_id: str) -> dict[str, Any]:
+    async def shared_file(self, file_id: str) -> SharedFile | None:
+        """What Slack says of a file now (its download URL among it); None if it says nothing."""
+        return SharedFile.from_slack(await self._file_info(file_id))
+
+    async def _file_info(self, file_id: str) -> dict[str, Any]:
         data = await self._call("files.info", file=file_id)
         info = data.get("file")
         return dict(info) if isinstance(info, dict) else {}

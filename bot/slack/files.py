@@ -1,5 +1,6 @@
-"""Slack's file hosts: a person's files downloaded with the bot token, and the bytes of an
-upload sent to its upload URL.
+"""People's files in Slack: Slack's file object read once for everyone (the same in events and
+in files.info answers), the files downloaded with the bot token, and the bytes of an upload
+sent to its upload URL.
 
 Slack often answers a `url_private(_download)` with a 302 to its file CDN, and that hop wants
 the token too (curie-eng/curie#2715 measured it against live Slack; openclaw/openclaw#63523 and
@@ -11,6 +12,8 @@ anything is sent: the token goes only to Slack's own hosts over https (`slack.co
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -21,6 +24,35 @@ SLACK_DOMAINS = ("slack.com", "slack-edge.com", "slack-files.com")
 MAX_REDIRECTS = 5
 UPLOAD_RETRIES = (0.5, 1.0, 2.0)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file a person shared, as Slack describes it; `url` is empty when Slack left it out (an
+    event may name a file by its id only: files.info fills it in)."""
+
+    id: str
+    name: str
+    mimetype: str
+    size: int
+    url: str
+
+    @property
+    def is_mask(self) -> bool:
+        return self.name.lower().startswith("mask")
+
+    @classmethod
+    def from_slack(cls, item: Any) -> SharedFile | None:
+        """Slack's file object (events' `files`, files.info's `file`), or None if it is not one."""
+        if not isinstance(item, dict) or not item.get("id"):
+            return None
+        return cls(
+            id=str(item["id"]),
+            name=str(item.get("name") or item.get("title") or "file"),
+            mimetype=str(item.get("mimetype") or ""),
+            size=int(item.get("size") or 0),
+            url=str(item.get("url_private_download") or item.get("url_private") or ""),
+        )
 
 
 class FileHosts:

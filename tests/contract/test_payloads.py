@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from bot.slack.views.card import ACTION_REGENERATE, EDIT_MODAL
+from bot.slack.views.card import ACTION_REGENERATE
+from bot.slack.views.modal import EDIT_MODAL
 from bot.store import Job, JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
