@@ -12,18 +12,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
-from bot.domain.failures import ErrorKind, failure_text, undeliverable_text
+from bot.domain.failures import ErrorKind
 from bot.jobs.cards import Card, UpdateBudget, final_status
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.slots import Slots
+from bot.jobs.stopping import RunnerHooks as RunnerHooks
 from bot.jobs.stopping import Stop as _Stop
-from bot.jobs.stopping import Stopping, submission_of
+from bot.jobs.stopping import Stopping, quietly, submission_of
 from bot.jobs.stopping import log_state as log_state
 from bot.providers.base import (
     Finished,
@@ -38,11 +37,10 @@ from bot.providers.base import (
 from bot.providers.polling import Durations
 from bot.providers.profiles import InputsOutsideSchema
 from bot.slack.client import SlackError, SlackOut
-from bot.slack.notifier import Notifier, Requester
+from bot.slack.notifier import Notifier
 from bot.slack.views.card import (
     Cancelling,
     CardStatus,
-    Failed,
     Generating,
     InQueue,
     Starting,
@@ -50,7 +48,7 @@ from bot.slack.views.card import (
     Waiting,
     card,
 )
-from bot.store import Bill, Job, JobState, Store
+from bot.store import Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
 
@@ -71,14 +69,6 @@ class RunnerConfig:
     def cancel_grace(self) -> float:
         """How long fal gets, after a deadline's cancel, to say how the request ended."""
         return min(60.0, self.deadline_seconds / 4)
-
-
-@dataclass(frozen=True)
-class RunnerHooks:
-    """Who else hears of a job's moments (notices, admins); their failures never stop a job."""
-
-    on_settled: Callable[[Job], Awaitable[None]] | None = None
-    on_locked: Callable[[str], Awaitable[None]] | None = None
 
 
 class Runner(Stopping):
@@ -361,7 +351,7 @@ class Runner(Stopping):
         self.slots.release(job.id)
         log_state(self.store.clock(), job, "generated", units=units, images=len(images))
         if self.hooks.on_settled is not None:
-            await _quietly(self.hooks.on_settled(await self._reload(job.id)), job.id)
+            await quietly(self.hooks.on_settled(await self._reload(job.id)), job.id)
 
     async def _deliver(self, job: Job) -> None:
         await self._card(job).show(Uploading())
@@ -372,70 +362,3 @@ class Runner(Stopping):
         await self.store.mark_delivered(job.id, file_ids)
         self.delivery.drop(job.id)
         log_state(self.store.clock(), job, "delivered", files=len(file_ids))
-
-    # --- endings ---------------------------------------------------------------------------
-
-    async def _finish_card(self, job: Job, status: CardStatus) -> None:
-        try:
-            await self._card(job).finish(status)
-        except SlackError as exc:
-            if not exc.permanent:
-                raise
-            log.warning("final card update impossible job=%s error=%s", job.id, exc.code)
-        await self.store.mark_card_done(job.id)
-
-    async def _fail(
-        self, job_id: str, kind: ErrorKind, detail: str | None, *, bill: Bill | None = None
-    ) -> NoReturn:
-        """End the job as failed: free, or charged `bill` when fal billed the attempt."""
-        job = await self._reload(job_id)
-        ended = await self.store.mark_failed(job.id, kind, detail or kind, bill=bill)
-        if ended:
-            log_state(self.store.clock(), job, "failed", kind=kind, bill=bill)
-        self.slots.release(job.id)
-        self.delivery.drop(job.id)
-        job = await self._reload(job.id)
-        message = failure_text(
-            kind, detail, job.id, charged_micros=job.charged_micros, estimated=job.charge_estimated
-        )
-        if job.card_ts is None:
-            await self._tell(job, message)
-        else:
-            await self._finish_card(job, Failed(message))
-        raise _Stop
-
-    async def _fail_provider(self, job: Job, exc: ProviderError) -> NoReturn:
-        if exc.kind == ErrorKind.ACCOUNT_LOCKED and self.hooks.on_locked is not None:
-            await _quietly(self.hooks.on_locked(exc.detail or exc.message), job.id)
-        category = getattr(exc, "category", "")
-        # A refusal fal billed (a 422 after its runner worked) is charged, at fal's units.
-        bill = await self._bill(job.endpoint_id, exc.billed_units) if exc.billed_units else None
-        await self._fail(job.id, exc.kind, category or exc.detail or exc.message, bill=bill)
-
-    async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
-        """The card cannot be posted where the person asked: tell them privately."""
-        await self.store.mark_failed(job.id, ErrorKind.SLACK, exc.code)
-        log_state(self.store.clock(), job, "failed", kind=ErrorKind.SLACK.stored(exc.code))
-        await self._tell(job, undeliverable_text(exc.code, before_start=True))
-        raise _Stop
-
-    async def _undeliverable(self, job: Job, exc: SlackError) -> NoReturn:
-        await self.store.mark_failed(job.id, ErrorKind.SLACK, exc.code)
-        log_state(self.store.clock(), job, "failed", kind=ErrorKind.SLACK.stored(exc.code))
-        self.delivery.drop(job.id)
-        await self._tell(job, undeliverable_text(exc.code, before_start=False))
-        raise _Stop
-
-    async def _tell(self, job: Job, text: str) -> None:
-        """Reach the person when their card cannot: response_url, else a DM (not the
-        channel, which could not take the card)."""
-        who = Requester(job.user_id, team_id=job.team_id, response_url=job.response_url)
-        await self.notifier.tell(who, text, once=f"told:{job.id}")
-        await self.store.mark_card_done(job.id)
-
-
-async def _quietly(hook: Awaitable[None], job_id: str) -> None:
-    try:
-        await hook
-    except Exception:
-        log.exception("a job hook failed job=%s", job_id)

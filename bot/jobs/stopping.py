@@ -2,7 +2,9 @@
 deadline, a refusal fal billed. fal's word decides the charge: a job is free only when fal
 stopped it before it ran; otherwise it costs what fal billed (the estimate until fal says).
 
-A mixin of the Runner, which supplies the steps declared abstract here.
+Also every other ending of a job: a failure (told on its card, or privately when it has
+none), and Slack refusing the card or the upload. A mixin of the Runner, which supplies the
+steps declared abstract here.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ import abc
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import NoReturn
 
-from bot.domain.failures import ErrorKind
+from bot.domain.failures import ErrorKind, failure_text, undeliverable_text
 from bot.jobs.cards import Card, final_status
 from bot.jobs.delivery import Delivery
 from bot.jobs.slots import Slots
 from bot.providers.base import Finished, ImageProvider, ProviderError, Submission
 from bot.slack.client import SlackError
-from bot.slack.views.card import Cancelling, CardStatus
+from bot.slack.notifier import Notifier, Requester
+from bot.slack.views.card import Cancelling, CardStatus, Failed
 from bot.store import Bill, Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
@@ -31,9 +36,19 @@ class Stop(Exception):
     """The job ended (failed or cancelled) and the person has been told."""
 
 
+@dataclass(frozen=True)
+class RunnerHooks:
+    """Who else hears of a job's moments (notices, admins); their failures never stop a job."""
+
+    on_settled: Callable[[Job], Awaitable[None]] | None = None
+    on_locked: Callable[[str], Awaitable[None]] | None = None
+
+
 class Stopping(abc.ABC):
     store: Store
     provider: ImageProvider
+    notifier: Notifier
+    hooks: RunnerHooks
     slots: Slots
     delivery: Delivery
     cancel_grace: float
@@ -50,17 +65,6 @@ class Stopping(abc.ABC):
 
     @abc.abstractmethod
     async def _follow(self, job: Job, card_: Card, submission: Submission) -> Finished: ...
-
-    @abc.abstractmethod
-    async def _finish_card(self, job: Job, status: CardStatus) -> None: ...
-
-    @abc.abstractmethod
-    async def _fail_provider(self, job: Job, exc: ProviderError) -> NoReturn: ...
-
-    @abc.abstractmethod
-    async def _fail(
-        self, job_id: str, kind: ErrorKind, detail: str | None, *, bill: Bill | None = None
-    ) -> NoReturn: ...
 
     async def cancel(self, job: Job, by: str) -> bool:
         """Cancel a job fal has not started; False when it is too late (fal is running it).
@@ -153,6 +157,73 @@ class Stopping(abc.ABC):
         except ProviderError as exc:
             await self._fail_provider(job, exc)
         await self._fail(job.id, ErrorKind.OVERDUE, None, bill=Bill.estimate())
+
+    # --- endings ---------------------------------------------------------------------------
+
+    async def _finish_card(self, job: Job, status: CardStatus) -> None:
+        try:
+            await self._card(job).finish(status)
+        except SlackError as exc:
+            if not exc.permanent:
+                raise
+            log.warning("final card update impossible job=%s error=%s", job.id, exc.code)
+        await self.store.mark_card_done(job.id)
+
+    async def _fail(
+        self, job_id: str, kind: ErrorKind, detail: str | None, *, bill: Bill | None = None
+    ) -> NoReturn:
+        """End the job as failed: free, or charged `bill` when fal billed the attempt."""
+        job = await self._reload(job_id)
+        ended = await self.store.mark_failed(job.id, kind, detail or kind, bill=bill)
+        if ended:
+            log_state(self.store.clock(), job, "failed", kind=kind, bill=bill)
+        self.slots.release(job.id)
+        self.delivery.drop(job.id)
+        job = await self._reload(job.id)
+        message = failure_text(
+            kind, detail, job.id, charged_micros=job.charged_micros, estimated=job.charge_estimated
+        )
+        if job.card_ts is None:
+            await self._tell(job, message)
+        else:
+            await self._finish_card(job, Failed(message))
+        raise Stop
+
+    async def _fail_provider(self, job: Job, exc: ProviderError) -> NoReturn:
+        if exc.kind == ErrorKind.ACCOUNT_LOCKED and self.hooks.on_locked is not None:
+            await quietly(self.hooks.on_locked(exc.detail or exc.message), job.id)
+        category = getattr(exc, "category", "")
+        # A refusal fal billed (a 422 after its runner worked) is charged, at fal's units.
+        bill = await self._bill(job.endpoint_id, exc.billed_units) if exc.billed_units else None
+        await self._fail(job.id, exc.kind, category or exc.detail or exc.message, bill=bill)
+
+    async def _fail_unplaceable(self, job: Job, exc: SlackError) -> NoReturn:
+        """The card cannot be posted where the person asked: tell them privately."""
+        await self.store.mark_failed(job.id, ErrorKind.SLACK, exc.code)
+        log_state(self.store.clock(), job, "failed", kind=ErrorKind.SLACK.stored(exc.code))
+        await self._tell(job, undeliverable_text(exc.code, before_start=True))
+        raise Stop
+
+    async def _undeliverable(self, job: Job, exc: SlackError) -> NoReturn:
+        await self.store.mark_failed(job.id, ErrorKind.SLACK, exc.code)
+        log_state(self.store.clock(), job, "failed", kind=ErrorKind.SLACK.stored(exc.code))
+        self.delivery.drop(job.id)
+        await self._tell(job, undeliverable_text(exc.code, before_start=False))
+        raise Stop
+
+    async def _tell(self, job: Job, text: str) -> None:
+        """Reach the person when their card cannot: response_url, else a DM (not the
+        channel, which could not take the card)."""
+        who = Requester(job.user_id, team_id=job.team_id, response_url=job.response_url)
+        await self.notifier.tell(who, text, once=f"told:{job.id}")
+        await self.store.mark_card_done(job.id)
+
+
+async def quietly(hook: Awaitable[None], job_id: str) -> None:
+    try:
+        await hook
+    except Exception:
+        log.exception("a job hook failed job=%s", job_id)
 
 
 def log_state(now: datetime, job: Job, state: str, **fields: object) -> None:
