@@ -1,11 +1,16 @@
 """fal's answers about one request, as functions of what the stand-in recorded of it: its
-status body, why its result is refused, its images, and the error answers fal gives."""
+status body and status stream, why its result is refused, its images, and the error answers
+fal gives."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import time
 import uuid
+from contextlib import AbstractContextManager
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +19,8 @@ from bot.testing.fal.models import (
     JSON,
     LOCKED_DETAIL,
     NGINX_503,
+    STREAM_IDLE,
+    STREAM_TICK,
     FalRecord,
     convert,
     dimensions,
@@ -131,3 +138,46 @@ def submit_failure(outcome: str) -> web.Response:
     headers = {"x-fal-request-id": str(uuid.uuid4()), "X-Fal-Error-Type": "internal_error"}
     body = {"detail": "Internal Server Error", "error_type": "internal_error"}
     return web.json_response(body, status=500, headers=headers)
+
+
+def schema_refusal(problems: list[JSON]) -> web.Response:
+    """Inputs outside the endpoint's schema get fal's 422 `detail` list at once, and fal's SDK
+    marks schema errors unbilled (`x-fal-billable-units: 0`, fal-ai/fal
+    `projects/fal/src/fal/api/api.py`, RequestValidationError handling). fal would take the
+    submit and answer the 422 from the result; refusing at submit is stricter on purpose."""
+    headers = {"x-fal-request-id": str(uuid.uuid4()), "x-fal-billable-units": "0"}
+    return web.json_response({"detail": problems}, status=422, headers=headers)
+
+
+async def follow(
+    rec: FalRecord,
+    response: web.StreamResponse,
+    with_logs: bool,
+    lock: AbstractContextManager[Any],
+    urls: JSON,
+) -> None:
+    """The status stream: one `data:` event per change, until the request is done."""
+    sent = None
+    while True:
+        with lock:
+            body = status_body(rec, time.monotonic(), with_logs, urls)
+        if body != sent:
+            await response.write(f"data: {json.dumps(body)}\n\n".encode())
+            sent = body
+        if body["status"] not in ("IN_QUEUE", "IN_PROGRESS") or rec.behaviour.stream_drops:
+            return
+        await asyncio.sleep(_until_change(rec, lock))
+
+
+def _until_change(rec: FalRecord, lock: AbstractContextManager[Any]) -> float:
+    """Sleep until the status may change: the queue ticks down, the run ends."""
+    now = time.monotonic()
+    with lock:
+        done = rec.done_at()
+        queue_end = rec.started_at
+    if queue_end is None or now < queue_end:
+        return STREAM_TICK
+    if done is None:
+        return STREAM_IDLE
+    # A forced completion or a cancel can come earlier: look again at least this often.
+    return max(0.0, min(done - now, STREAM_IDLE))

@@ -14,22 +14,34 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from bot.testing.fal.models import JSON, FalRecord
 
-if TYPE_CHECKING:
-    from bot.testing.fal.standin import FalStandIn
-
 MAX_IDS = 50
 MAX_HISTORY_PAGE = 100  # "limit defaults to 50, max 100" (requests/by-endpoint)
 MAX_BILLING_PAGE = 10_000  # "Limited to 10000 records per page" (billing-events)
 MAX_RANGE = timedelta(days=90)  # "Date range capped at 90 days per request" (billing-events)
+
+
+class Account(Protocol):
+    """What the Platform API reads of the stand-in: the account's keys, what it ran, prices."""
+
+    key: str
+    admin_key: str
+    requests: list[FalRecord]
+    calls: Counter[str]
+    prices: dict[str, Decimal]
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
 
 
 class _Refused(Exception):
@@ -38,8 +50,8 @@ class _Refused(Exception):
         self.status, self.kind, self.message = status, kind, message
 
 
-def routes(standin: FalStandIn) -> list[web.RouteDef]:
-    def handle(serve: Callable[[FalStandIn, web.Request], JSON], admin: bool) -> Any:
+def routes(standin: Account) -> list[web.RouteDef]:
+    def handle(serve: Callable[[Account, web.Request], JSON], admin: bool) -> Any:
         async def handler(request: web.Request) -> web.Response:
             standin.calls["platform"] += 1
             try:
@@ -58,7 +70,7 @@ def routes(standin: FalStandIn) -> list[web.RouteDef]:
     ]
 
 
-def _authorise(standin: FalStandIn, request: web.Request, *, admin: bool) -> None:
+def _authorise(standin: Account, request: web.Request, *, admin: bool) -> None:
     given = request.headers.get("Authorization", "")
     keys = {f"Key {standin.admin_key}"} | (set() if admin else {f"Key {standin.key}"})
     if given in keys:
@@ -68,7 +80,7 @@ def _authorise(standin: FalStandIn, request: web.Request, *, admin: bool) -> Non
     raise _Refused(401, "authorization_error", "Authentication required")
 
 
-def _history(standin: FalStandIn, request: web.Request) -> JSON:
+def _history(standin: Account, request: web.Request) -> JSON:
     endpoints = _ids(request, "endpoint_id", required=True)
     start, end = _range(request)
     wanted = _ids(request, "request_id")
@@ -103,7 +115,7 @@ def _history_item(rec: FalRecord, now: float, payloads: bool) -> JSON:
     return item
 
 
-def _billing_events(standin: FalStandIn, request: web.Request) -> JSON:
+def _billing_events(standin: Account, request: web.Request) -> JSON:
     start, end = _range(request)
     if end - start > MAX_RANGE:
         raise _Refused(400, "validation_error", "Date range cannot exceed 90 days")
@@ -121,7 +133,7 @@ def _billing_events(standin: FalStandIn, request: web.Request) -> JSON:
     return _page(request, events, "billing_events", MAX_BILLING_PAGE, 50)
 
 
-def billing_events(standin: FalStandIn) -> list[JSON]:
+def billing_events(standin: Account) -> list[JSON]:
     """What fal has billed so far, newest first: one event per request that billed units
     (`at`, the event's time as a datetime, is the stand-in's own)."""
     now = time.monotonic()
@@ -149,7 +161,7 @@ def _event(rec: FalRecord, units: Decimal, stamp: datetime, prices: dict[str, De
     }
 
 
-def _pricing(standin: FalStandIn, request: web.Request) -> JSON:
+def _pricing(standin: Account, request: web.Request) -> JSON:
     endpoints = _ids(request, "endpoint_id", required=True)
     prices = [
         {"endpoint_id": e, "unit_price": float(standin.prices[e]), "unit": "units",

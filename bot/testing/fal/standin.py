@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import socket
-import ssl
-import tempfile
 import threading
 import time
 import uuid
@@ -27,18 +23,18 @@ from aiohttp import web
 
 from bot.testing.fal.answers import (
     answer,
+    follow,
     rate_limit,
     rate_limited,
     render,
     result_refusal,
+    schema_refusal,
     status_body,
     submit_failure,
     units_header,
 )
 from bot.testing.fal.models import (
     JSON,
-    STREAM_IDLE,
-    STREAM_TICK,
     SUBMIT_FAILURES,
     UNIT_PRICES,
     FalBehaviour,
@@ -49,6 +45,8 @@ from bot.testing.fal.models import (
 )
 from bot.testing.fal.platform import billing_events
 from bot.testing.fal.platform import routes as platform_routes
+from bot.testing.fal.tls import forget_ca, loopback_tls
+from bot.testing.loop_thread import LoopThread
 
 __all__ = ["FalBehaviour", "FalRecord", "FalStandIn"]
 
@@ -64,16 +62,9 @@ class FalStandIn:
         host: str = "127.0.0.1",
         port: int = 0,
     ):
-        import trustme  # test-only dependency
-
         self.key, self.admin_key, self.host, self.port = key, admin_key, host, port
-        ca = trustme.CA()
-        self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._ssl)
-        fd, self.ca_path = tempfile.mkstemp(prefix="fal-standin-ca-", suffix=".pem")
-        os.close(fd)
-        ca.cert_pem.write_to_path(self.ca_path)
-        weakref.finalize(self, _unlink, self.ca_path)
+        self._ssl, self.ca_path = loopback_tls()
+        weakref.finalize(self, forget_ca, self.ca_path)
         self.lock = threading.RLock()
         self.default = FalBehaviour()
         self.requests: list[FalRecord] = []
@@ -87,8 +78,7 @@ class FalStandIn:
         self._plan_for: list[tuple[str, FalBehaviour]] = []
         self._submit_failures: dict[int, tuple[FalBehaviour, int]] = {}
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("fal-standin")
 
     @property
     def netloc(self) -> str:
@@ -139,33 +129,11 @@ class FalStandIn:
 
     def start_in_thread(self) -> None:
         """Serve from a private event loop, so tests on any loop (or none) can use it."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="fal-standin", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=30)
-        except BaseException:
-            self.stop_in_thread()  # do not leave the loop thread running
-            raise
+        self._thread.start(self.start, 30)
 
     def stop_in_thread(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._stop_everything(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
-        self._loop = self._thread = None
-
-    async def _stop_everything(self) -> None:
         """Stop serving, then end what is left (status streams nobody reads any more)."""
-        await self.stop()
-        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in left:
-            task.cancel()
-        await asyncio.gather(*left, return_exceptions=True)
+        self._thread.stop(self.stop, 30)
 
     # Scripting and inspection (safe to call from any thread)
 
@@ -229,7 +197,11 @@ class FalStandIn:
             item = detail_item([], "Input should be a valid dictionary", "dict_type")
             return web.json_response({"detail": [item]}, status=422)
         if problems := validate(endpoint_id, arguments):
-            return self._refuse_inputs(endpoint_id, arguments, problems)
+            with self.lock:
+                self.schema_errors.append(
+                    {"endpoint_id": endpoint_id, "arguments": arguments, "detail": problems}
+                )
+            return schema_refusal(problems)
         behaviour, fail = self._pick(str(arguments.get("prompt", "")))
         if fail:
             return submit_failure(behaviour.outcome)
@@ -258,20 +230,6 @@ class FalStandIn:
         body = {"request_id": rec.request_id, **self._urls(rec)}
         body["queue_position"] = rec.queue_position(rec.submitted_at)
         return answer(rec, body)
-
-    def _refuse_inputs(
-        self, endpoint_id: str, arguments: JSON, problems: list[JSON]
-    ) -> web.Response:
-        """Inputs outside the endpoint's schema get fal's 422 `detail` list at once, and fal's
-        SDK marks schema errors unbilled (`x-fal-billable-units: 0`, fal-ai/fal
-        `projects/fal/src/fal/api/api.py`, RequestValidationError handling). fal would take the
-        submit and answer the 422 from the result; refusing at submit is stricter on purpose."""
-        with self.lock:
-            self.schema_errors.append(
-                {"endpoint_id": endpoint_id, "arguments": arguments, "detail": problems}
-            )
-        headers = {"x-fal-request-id": str(uuid.uuid4()), "x-fal-billable-units": "0"}
-        return web.json_response({"detail": problems}, status=422, headers=headers)
 
     def _pick(self, prompt: str) -> tuple[FalBehaviour, bool]:
         """Choose the behaviour for a submit and whether this attempt fails at submit."""
@@ -326,34 +284,9 @@ class FalStandIn:
         await response.prepare(request)
         with_logs = request.query.get("logs", "false").lower() in ("true", "1")
         with contextlib.suppress(ConnectionResetError):  # the watcher went away
-            await self._follow(rec, response, with_logs)
+            await follow(rec, response, with_logs, self.lock, self._urls(rec))
             await response.write_eof()
         return response
-
-    async def _follow(self, rec: FalRecord, response: web.StreamResponse, with_logs: bool) -> None:
-        sent = None
-        while True:
-            with self.lock:
-                body = status_body(rec, time.monotonic(), with_logs, self._urls(rec))
-            if body != sent:
-                await response.write(f"data: {json.dumps(body)}\n\n".encode())
-                sent = body
-            if body["status"] not in ("IN_QUEUE", "IN_PROGRESS") or rec.behaviour.stream_drops:
-                return
-            await asyncio.sleep(self._until_change(rec))
-
-    def _until_change(self, rec: FalRecord) -> float:
-        """Sleep until the status may change: the queue ticks down, the run ends."""
-        now = time.monotonic()
-        with self.lock:
-            done = rec.done_at()
-            queue_end = rec.started_at
-        if queue_end is None or now < queue_end:
-            return STREAM_TICK
-        if done is None:
-            return STREAM_IDLE
-        # A forced completion or a cancel can come earlier: look again at least this often.
-        return max(0.0, min(done - now, STREAM_IDLE))
 
     async def _result(self, request: web.Request) -> web.StreamResponse:
         if denied := self._deny(request, "result"):
@@ -445,8 +378,3 @@ class FalStandIn:
     def _urls(self, rec: FalRecord) -> JSON:
         base = f"{self.base_url}/{rec.app}/requests/{rec.request_id}"
         return {"response_url": base} | {f"{k}_url": f"{base}/{k}" for k in ("status", "cancel")}
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

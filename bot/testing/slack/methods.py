@@ -1,20 +1,27 @@
-"""Web API method handlers of the loopback Slack stand-in: name -> handler(workspace, args)."""
+"""Web API method handlers of the loopback Slack stand-in: name -> handler(workspace, args).
+Here auth, chat, conversations, users and reactions; files and views are in files_views."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from bot.testing.slack.blocks import BlockError, FileRule, check_message_blocks, check_view
+from bot.testing.slack.blocks import BlockError, check_message_blocks
+from bot.testing.slack.files_views import (
+    files_complete_upload_external,
+    files_delete,
+    files_get_upload_url_external,
+    files_info,
+    views_open,
+    views_publish,
+    views_update,
+)
 from bot.testing.slack.models import (
     Channel,
     JSONDict,
     SlackError,
-    Upload,
-    ViewCall,
     flag,
-    int_arg,
     paginate,
+    require,
     str_arg,
 )
 from bot.testing.slack.workspace import Workspace
@@ -27,13 +34,6 @@ MAX_TEXT = 40_000
 # ----- validation helpers
 
 
-def _require(args: JSONDict, key: str, error: str = "invalid_arguments") -> str:
-    value = str_arg(args, key)
-    if not value:
-        raise SlackError(error)
-    return value
-
-
 def _check_content(ws: Workspace, args: JSONDict, channel: Channel) -> None:
     text = str_arg(args, "text")
     blocks = args.get("blocks")
@@ -43,27 +43,9 @@ def _check_content(ws: Workspace, args: JSONDict, channel: Channel) -> None:
         raise SlackError("msg_too_long")
     if blocks is not None and blocks != []:
         try:
-            check_message_blocks(blocks, _file_rule(ws, user=None, channel=channel.id))
+            check_message_blocks(blocks, ws.file_rule(user=None, channel=channel.id))
         except BlockError as exc:
             raise SlackError("invalid_blocks", str(exc)) from None
-
-
-def _file_rule(ws: Workspace, *, user: str | None, channel: str | None) -> FileRule:
-    """Why Slack would refuse an image's `slack_file` (Slack file object reference: an image
-    file given by exactly one of id or url, which the viewer can access); a file uploaded
-    without being shared anywhere is refused ("invalid slack file": python-slack-sdk#1658)."""
-
-    def rule(ref: object) -> str | None:
-        if not isinstance(ref, dict) or ("id" in ref) == ("url" in ref):
-            return "slack_file takes one of id and url"
-        stored = ws.files.get(str(ref["id"])) if "id" in ref else ws.file_by_url(str(ref["url"]))
-        if stored is None or not stored.is_image:
-            return "invalid slack file"
-        if not ws.file_visible(stored, user=user, channel=channel):
-            return "invalid slack file"
-        return None
-
-    return rule
 
 
 def _metadata(args: JSONDict) -> JSONDict | None:
@@ -80,7 +62,7 @@ def _metadata(args: JSONDict) -> JSONDict | None:
 
 
 def _readable(ws: Workspace, args: JSONDict) -> Channel:
-    channel = ws.channel(_require(args, "channel", "channel_not_found"))
+    channel = ws.channel(require(args, "channel", "channel_not_found"))
     if not channel.is_member:
         raise SlackError("not_in_channel")
     return channel
@@ -103,7 +85,7 @@ def auth_test(ws: Workspace, args: JSONDict) -> JSONDict:
 
 
 def chat_post_message(ws: Workspace, args: JSONDict) -> JSONDict:
-    channel = ws.postable(_require(args, "channel", "channel_not_found"))
+    channel = ws.postable(require(args, "channel", "channel_not_found"))
     _check_content(ws, args, channel)
     message = ws.bot_message(
         text=str_arg(args, "text"),
@@ -117,8 +99,8 @@ def chat_post_message(ws: Workspace, args: JSONDict) -> JSONDict:
 
 
 def chat_update(ws: Workspace, args: JSONDict) -> JSONDict:
-    channel = ws.channel(_require(args, "channel", "channel_not_found"))
-    message = ws.find(channel, _require(args, "ts", "message_not_found"))
+    channel = ws.channel(require(args, "channel", "channel_not_found"))
+    message = ws.find(channel, require(args, "ts", "message_not_found"))
     if message is None:
         raise SlackError("message_not_found")
     if message.get("bot_id") != ws.bot_id:
@@ -141,8 +123,8 @@ def chat_update(ws: Workspace, args: JSONDict) -> JSONDict:
 
 
 def chat_post_ephemeral(ws: Workspace, args: JSONDict) -> JSONDict:
-    channel = ws.postable(_require(args, "channel", "channel_not_found"))
-    user = ws.user(_require(args, "user", "user_not_found"))
+    channel = ws.postable(require(args, "channel", "channel_not_found"))
+    user = ws.user(require(args, "user", "user_not_found"))
     _check_content(ws, args, channel)
     message_ts = ws.clock.next()
     ws.ephemerals.append(
@@ -158,78 +140,11 @@ def chat_post_ephemeral(ws: Workspace, args: JSONDict) -> JSONDict:
     return {"message_ts": message_ts}
 
 
-# ----- files
-
-
-def files_get_upload_url_external(ws: Workspace, args: JSONDict) -> JSONDict:
-    filename = _require(args, "filename")
-    length = int_arg(args, "length", -1)
-    if length < 0:
-        raise SlackError("invalid_arguments")
-    upload = Upload(
-        file_id=ws.ids.next("F"),
-        filename=filename,
-        length=length,
-        alt_txt=args.get("alt_txt"),
-        snippet_type=args.get("snippet_type"),
-    )
-    ws.uploads[upload.file_id] = upload
-    return {"upload_url": f"{ws.base_url}/upload/{upload.file_id}", "file_id": upload.file_id}
-
-
-def files_complete_upload_external(ws: Workspace, args: JSONDict) -> JSONDict:
-    entries = args.get("files")
-    if not isinstance(entries, list) or not entries:
-        raise SlackError("invalid_arguments")
-    uploads = [_uploaded(ws, entry) for entry in entries]
-    targets = _share_targets(ws, args)
-    thread_ts = str_arg(args, "thread_ts") or None
-    parents = [ws.thread_parent(c, thread_ts) if thread_ts else None for c in targets]
-    first = targets[0].id if targets else None
-    objects = [_complete(ws, u, e, first, thread_ts) for u, e in zip(uploads, entries, strict=True)]
-    for channel, parent in zip(targets, parents, strict=True):
-        message = ws.bot_message(
-            text=str_arg(args, "initial_comment"), files=objects, upload=True, display_as_bot=False
-        )
-        ws.share_later(channel.id, message, parent["ts"] if parent else None)
-    return {"files": [{"id": o["id"], "title": o["title"]} for o in objects]}
-
-
-def _uploaded(ws: Workspace, entry: Any) -> Upload:
-    file_id = entry.get("id") if isinstance(entry, dict) else None
-    upload = ws.uploads.get(str(file_id))
-    if upload is None or not upload.uploaded:
-        raise SlackError("file_not_found")
-    return upload
-
-
-def _share_targets(ws: Workspace, args: JSONDict) -> list[Channel]:
-    ids = [str_arg(args, "channel_id")] if args.get("channel_id") else []
-    ids += [c.strip() for c in str_arg(args, "channels").split(",") if c.strip()]
-    if args.get("thread_ts") and not ids:
-        raise SlackError("invalid_arguments")
-    return [ws.postable(channel_id) for channel_id in ids]
-
-
-def _complete(
-    ws: Workspace, upload: Upload, entry: JSONDict, channel_id: str | None, thread_ts: str | None
-) -> JSONDict:
-    title = str(entry.get("title") or upload.filename)
-    stored = ws.store_file(
-        upload.data, name=upload.filename, user=ws.bot_user_id, title=title, file_id=upload.file_id
-    )
-    upload.title = title
-    upload.completed = True
-    upload.channel_id = channel_id
-    upload.thread_ts = thread_ts
-    return ws.file_object(stored)
-
-
 # ----- conversations
 
 
 def conversations_join(ws: Workspace, args: JSONDict) -> JSONDict:
-    channel = ws.channel(_require(args, "channel", "channel_not_found"))
+    channel = ws.channel(require(args, "channel", "channel_not_found"))
     if channel.is_private or channel.is_im:
         raise SlackError("method_not_supported_for_channel_type")
     if channel.is_archived:
@@ -242,7 +157,7 @@ def conversations_join(ws: Workspace, args: JSONDict) -> JSONDict:
 
 
 def conversations_info(ws: Workspace, args: JSONDict) -> JSONDict:
-    return {"channel": ws.channel(_require(args, "channel", "channel_not_found")).to_api()}
+    return {"channel": ws.channel(require(args, "channel", "channel_not_found")).to_api()}
 
 
 def conversations_open(ws: Workspace, args: JSONDict) -> JSONDict:
@@ -258,7 +173,7 @@ def conversations_open(ws: Workspace, args: JSONDict) -> JSONDict:
 
 def conversations_replies(ws: Workspace, args: JSONDict) -> JSONDict:
     channel = _readable(ws, args)
-    thread = ws.thread(channel, _require(args, "ts", "thread_not_found"))
+    thread = ws.thread(channel, require(args, "ts", "thread_not_found"))
     page, more = paginate(thread, args, 1000)
     meta = flag(args, "include_all_metadata")
     return {"messages": [ws.render(m, with_metadata=meta) for m in page], **more}
@@ -290,118 +205,17 @@ def _ts_arg(args: JSONDict, key: str, default: float) -> float:
         raise SlackError(f"invalid_ts_{key}") from None
 
 
-def files_info(ws: Workspace, args: JSONDict) -> JSONDict:
-    # An upload never completed is not a file yet: its id is unknown (file_not_found).
-    stored = ws.files.get(_require(args, "file", "file_not_found"))
-    if stored is None:
-        raise SlackError("file_not_found")
-    return {"file": ws.file_object(stored)}
-
-
-def files_delete(ws: Workspace, args: JSONDict) -> JSONDict:
-    """A bot deletes its own files (files.delete reference: cant_delete_file otherwise); the
-    messages that carried it show a tombstone in its place, as Slack shows a deleted file."""
-    stored = ws.files.get(_require(args, "file", "file_not_found"))
-    if stored is None:
-        raise SlackError("file_not_found")
-    if stored.user != ws.bot_user_id:
-        raise SlackError("cant_delete_file")
-    del ws.files[stored.id]
-    for channel in ws.channels.values():
-        for message in channel.messages:
-            message["files"] = [
-                {"id": item["id"], "mode": "tombstone"} if item.get("id") == stored.id else item
-                for item in message.get("files") or []
-            ]
-    return {}
-
-
-# ----- users, views, reactions
+# ----- users, reactions
 
 
 def users_info(ws: Workspace, args: JSONDict) -> JSONDict:
-    return {"user": ws.user(_require(args, "user", "user_not_found")).to_api()}
-
-
-def _view_answer(ws: Workspace, view_id: str, view: JSONDict) -> JSONDict:
-    return {
-        "id": view_id,
-        "team_id": ws.team_id,
-        "app_id": ws.app_id,
-        "bot_id": ws.bot_id,
-        "root_view_id": view_id,
-        "hash": ws.clock.next(),
-        "state": {"values": {}},
-        "private_metadata": "",
-        "callback_id": "",
-        **view,
-    }
-
-
-def _view_arg(ws: Workspace, args: JSONDict, viewer: str | None) -> JSONDict:
-    view = args.get("view")
-    if not isinstance(view, dict) or not isinstance(view.get("type"), str):
-        raise SlackError("invalid_arguments")
-    try:
-        check_view(view, _file_rule(ws, user=viewer, channel=None))
-    except BlockError as exc:
-        raise SlackError("invalid_blocks", str(exc)) from None
-    return view
-
-
-def _record_view(
-    ws: Workspace,
-    method: str,
-    view: JSONDict,
-    *,
-    user_id: str | None = None,
-    trigger_id: str | None = None,
-) -> JSONDict:
-    view_id = ws.ids.next("V")
-    answer = _view_answer(ws, view_id, view)
-    ws.open_views[view_id] = answer
-    ws.views.append(ViewCall(method, view_id, view, user_id=user_id, trigger_id=trigger_id))
-    return {"view": answer}
-
-
-def views_open(ws: Workspace, args: JSONDict) -> JSONDict:
-    trigger = str_arg(args, "trigger_id")
-    ws.use_trigger(trigger)
-    return _record_view(ws, "views.open", _view_arg(ws, args, None), trigger_id=trigger)
-
-
-def views_publish(ws: Workspace, args: JSONDict) -> JSONDict:
-    user = ws.user(_require(args, "user_id", "user_not_found"))
-    view = _view_arg(ws, args, user.id)
-    if view["type"] != "home":
-        raise SlackError("invalid_arguments")
-    return _record_view(ws, "views.publish", view, user_id=user.id)
-
-
-def views_update(ws: Workspace, args: JSONDict) -> JSONDict:
-    view_id = str_arg(args, "view_id")
-    if not view_id:
-        external = str_arg(args, "external_id")
-        found = [
-            k for k, v in ws.open_views.items() if external and v.get("external_id") == external
-        ]
-        view_id = found[-1] if found else ""
-    current = ws.open_views.get(view_id)
-    if current is None:
-        raise SlackError("not_found")
-    if args.get("hash") and args["hash"] != current["hash"]:
-        raise SlackError("hash_conflict")
-    view = _view_arg(ws, args, None)
-    answer = _view_answer(ws, view_id, view)
-    ws.open_views[view_id] = answer
-    ws.views.append(ViewCall(method="views.update", view_id=view_id, view=view))
-    return {"view": answer}
+    return {"user": ws.user(require(args, "user", "user_not_found")).to_api()}
 
 
 def _reacted_message(ws: Workspace, args: JSONDict) -> tuple[JSONDict, str]:
     channel = _readable(ws, args)
-    timestamp = _require(args, "timestamp", "no_item_specified")
-    name = _require(args, "name", "invalid_name").strip(":")
+    timestamp = require(args, "timestamp", "no_item_specified")
+    name = require(args, "name", "invalid_name").strip(":")
     message = ws.find(channel, timestamp)
     if message is None:
         raise SlackError("message_not_found")

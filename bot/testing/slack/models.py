@@ -327,6 +327,13 @@ def int_arg(args: JSONDict, key: str, default: int) -> int:
         raise SlackError("invalid_arguments") from None
 
 
+def require(args: JSONDict, key: str, error: str = "invalid_arguments") -> str:
+    value = str_arg(args, key)
+    if not value:
+        raise SlackError(error)
+    return value
+
+
 def str_arg(args: JSONDict, key: str) -> str:
     value = args.get(key)
     return "" if value is None else str(value)

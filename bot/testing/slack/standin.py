@@ -22,13 +22,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.testing.loop_thread import LoopThread
+from bot.testing.slack.faults import FaultInjection
+from bot.testing.slack.hosting import FileHosting, ResponseUrl
 from bot.testing.slack.methods import METHODS
 from bot.testing.slack.models import (
     Call,
@@ -38,20 +39,17 @@ from bot.testing.slack.models import (
     JSONDict,
     ResponsePost,
     SlackError,
-    StoredFile,
     Upload,
     User,
     ViewCall,
 )
 from bot.testing.slack.protocol import (
-    LOGIN_PAGE,
     Answer,
     bearer,
     fault_answer,
     read_args,
-    read_payload,
-    read_upload,
 )
+from bot.testing.slack.setup import WorkspaceSetup
 from bot.testing.slack.socket_mode import SocketHub
 from bot.testing.slack.workspace import PendingShare, Workspace
 
@@ -59,22 +57,12 @@ __all__ = ["Call", "Channel", "Download", "ResponsePost", "SlackStandIn", "Uploa
 
 T = TypeVar("T")
 
-UPLOAD_TARGET = "<upload>"
 MAX_BODY = 200 * 1024 * 1024
-# A response_url takes 5 answers within 30 minutes (Slack: "Handling user interaction").
-MAX_RESPONSE_URL_USES = 5
-RESPONSE_URL_SECONDS = 30 * 60
 # A completed upload shows in its conversation after about a second (python-slack-sdk#1521).
 SHARE_DELAY_SECONDS = 0.5
 
 
-@dataclass
-class ResponseUrl:
-    minted: float
-    uses: int = 0
-
-
-class SlackStandIn:
+class SlackStandIn(WorkspaceSetup, FaultInjection, FileHosting):
     """A Slack workspace behind a loopback HTTP server; see the module docstring."""
 
     def __init__(
@@ -110,18 +98,13 @@ class SlackStandIn:
         self._response_keys: dict[str, ResponseUrl] = {}
         self._sharing = 0
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("slack-standin")
         self._ws.users[bot_user_id] = User(bot_user_id, "imagebot", team_id, is_bot=True)
         self.add_channel("C0GENERAL", "general")
         self.add_user("U0ALICE", "alice", real_name="Alice Example")
         self.add_user("U0BOB", "bob", real_name="Bob Example")
 
     # ----- identity and addresses
-
-    @property
-    def team_id(self) -> str:
-        return self._ws.team_id
 
     @property
     def bot_user_id(self) -> str:
@@ -168,37 +151,10 @@ class SlackStandIn:
 
     def start_in_thread(self, timeout: float = 15.0) -> None:
         """Serve from a background thread with its own event loop (for sync code and demos)."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-            ready.set()
-            if not failure:
-                loop.run_forever()
-            loop.close()
-
-        thread = threading.Thread(target=run, name="slack-standin", daemon=True)
-        thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("the Slack stand-in did not start in time")
-        if failure:
-            raise failure[0]
-        self._loop, self._thread = loop, thread
+        self._thread.start(self.start, timeout)
 
     def stop_in_thread(self, timeout: float = 15.0) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        self._loop = self._thread = None
+        self._thread.stop(self.stop, timeout)
 
     async def __aenter__(self) -> SlackStandIn:
         await self.start()
@@ -208,107 +164,6 @@ class SlackStandIn:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
-
-    # ----- workspace set-up
-
-    def add_channel(
-        self,
-        channel_id: str,
-        name: str,
-        *,
-        is_private: bool = False,
-        is_im: bool = False,
-        user: str | None = None,
-        bot_is_member: bool = True,
-    ) -> Channel:
-        channel = Channel(channel_id, name, is_private, is_im, user, is_member=bot_is_member)
-        with self._lock:
-            self._ws.channels[channel_id] = channel
-        return channel
-
-    def add_user(
-        self,
-        user_id: str,
-        name: str,
-        *,
-        is_admin: bool = False,
-        is_owner: bool = False,
-        tz: str = "UTC",
-        real_name: str | None = None,
-    ) -> User:
-        user = User(user_id, name, self.team_id, is_admin, is_owner, tz, real_name)
-        with self._lock:
-            self._ws.users[user_id] = user
-        return user
-
-    def archive_channel(self, channel_id: str) -> None:
-        with self._lock:
-            self._ws.channels[channel_id].is_archived = True
-
-    def set_bot_member(self, channel_id: str, is_member: bool) -> None:
-        """Invite the bot (``/invite``) or remove it from a channel."""
-        with self._lock:
-            self._ws.channels[channel_id].is_member = is_member
-
-    def host_file(
-        self,
-        data: bytes,
-        *,
-        name: str,
-        mimetype: str,
-        filetype: str | None = None,
-        user: str = "U0ALICE",
-        title: str | None = None,
-    ) -> JSONDict:
-        """Register a file a person shared; returns its Slack file object for message events."""
-        with self._lock:
-            stored = self._ws.store_file(
-                data, name=name, user=user, title=title, mimetype=mimetype, filetype=filetype
-            )
-            return self._ws.file_object(stored)
-
-    def add_message(
-        self,
-        channel: str,
-        text: str = "",
-        *,
-        user: str = "U0ALICE",
-        thread_ts: str | None = None,
-        files: list[JSONDict] | None = None,
-        blocks: list[JSONDict] | None = None,
-        metadata: JSONDict | None = None,
-    ) -> JSONDict:
-        """Store a message a person posted (so the history/replies APIs see it); returns it."""
-        message: JSONDict = {"user": user, "text": text, "blocks": blocks, "metadata": metadata}
-        if files:
-            message.update(files=copy.deepcopy(files), upload=True)
-        with self._lock:
-            stored = self._ws.post(self._ws.channels[channel], message, thread_ts)
-            return copy.deepcopy(stored)
-
-    # ----- reading the message store
-
-    def messages(self, channel: str) -> list[JSONDict]:
-        """All stored messages of a channel (top level and replies), oldest first."""
-        with self._lock:
-            return copy.deepcopy(self._ws.channels[channel].messages)
-
-    def thread(self, channel: str, ts: str) -> list[JSONDict]:
-        """The parent message and its replies, oldest first; empty when ``ts`` is unknown."""
-        with self._lock:
-            try:
-                return copy.deepcopy(self._ws.thread(self._ws.channels[channel], ts))
-            except SlackError:
-                return []
-
-    def im_with(self, user: str) -> str:
-        """The id of the bot's DM with `user` (opened if need be)."""
-        with self._lock:
-            return self._ws.open_im(user)[0].id
-
-    def channel(self, channel_id: str) -> Channel:
-        with self._lock:
-            return copy.deepcopy(self._ws.channels[channel_id])
 
     # ----- capabilities minted for payloads
 
@@ -399,33 +254,6 @@ class SlackStandIn:
         recent = ", ".join(f"{c.method}->{c.error or c.status}" for c in self.calls[-10:])
         return f"condition not met within {timeout}s; recent calls: [{recent}]"
 
-    # ----- fault injection
-
-    def fail(self, method: str, error: str = "not_in_channel", times: int | None = 1) -> None:
-        self._add_fault(Fault(method, "error", times, error=error))
-
-    def rate_limit(self, method: str, retry_after: int = 1, times: int | None = 1) -> None:
-        self._add_fault(Fault(method, "ratelimit", times, retry_after=retry_after))
-
-    def server_error(
-        self, method: str, status: int = 500, times: int | None = 1, *, landed: bool = False
-    ) -> None:
-        """Answer ``status``; with ``landed`` only after doing what was asked, as Slack may."""
-        self._add_fault(Fault(method, "server", times, status=status, landed=landed))
-
-    def fail_upload(self, times: int | None = 1) -> None:
-        """Answer the raw upload URL with HTTP 500 the next ``times`` times."""
-        self._add_fault(Fault(UPLOAD_TARGET, "server", times, status=500))
-
-    def stall(self, method: str, seconds: float, times: int | None = 1) -> None:
-        """Do what the method does, then hold the answer back for ``seconds``: the caller
-        cannot tell whether it landed (a lost reply, a process killed mid-call)."""
-        self._add_fault(Fault(method, "stall", times, retry_after=0, delay=seconds))
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
     def reset(self) -> None:
         """Forget messages, files, recordings and faults; keep users and channels."""
         with self._lock:
@@ -435,25 +263,6 @@ class SlackStandIn:
             self._downloads.clear()
             self._faults.clear()
             self._response_keys.clear()
-
-    def _add_fault(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def _take_fault(self, target: str, kind: str | None = None) -> Fault | None:
-        """The first live fault for ``target`` (answers, or stalls when ``kind`` is "stall"),
-        used once (call with the lock held)."""
-        stalls = kind == "stall"
-        found = next(
-            (
-                f
-                for f in self._faults
-                if f.target == target and (f.kind == "stall") == stalls and f.consume()
-            ),
-            None,
-        )
-        self._faults = [f for f in self._faults if f.remaining is None or f.remaining > 0]
-        return found
 
     # ----- HTTP: Web API methods
 
@@ -524,96 +333,3 @@ class SlackStandIn:
             errors = {"errors": [exc.detail]} if exc.detail else {}
             answer = (200, {"ok": False, "error": exc.error, **errors}, {})
         return fault_answer(fault) if fault is not None else answer
-
-    # ----- HTTP: upload URL, private files, response_url
-
-    async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
-        arrived = time.monotonic()
-        data = await read_upload(request)
-        with self._lock:
-            status, text = self._store_upload(request.match_info["file_id"], data)
-            upload = self._ws.uploads.get(request.match_info["file_id"])
-            if upload is not None:
-                upload.seconds += time.monotonic() - arrived
-        return web.Response(status=status, text=text, content_type="text/plain")
-
-    def _store_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
-        upload = self._ws.uploads.get(file_id)
-        if upload is not None:
-            upload.attempts += 1
-        fault = self._take_fault(UPLOAD_TARGET)
-        if fault is not None:
-            return fault.status, "Internal Server Error"
-        if upload is None or upload.completed:
-            return 404, "Not Found"
-        if len(data) != upload.length:
-            return 400, f"length mismatch: declared {upload.length}, received {len(data)}"
-        upload.data, upload.uploaded = data, True
-        return 200, f"OK - {len(data)}"
-
-    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
-        team_file, name = request.match_info["team_file"], request.match_info["name"]
-        if not self.redirect_files:
-            return self._serve_file(team_file, name, bearer(request), "file")
-        token = bearer(request)
-        with self._lock:
-            stored = self._stored_file(team_file, name)
-            granted = stored is not None and token == self.bot_token
-            self._downloads.append(Download(stored.id if stored else team_file, token, granted))
-            base = self.cdn_base or self.base_url
-        if stored is None:
-            return web.Response(status=404, text="<html>Not found</html>", content_type="text/html")
-        if not granted:
-            return web.Response(text=LOGIN_PAGE, content_type="text/html")
-        location = f"{base}/files-cdn/{team_file}/{quote(name, safe='')}?t={secrets.token_hex(6)}"
-        raise web.HTTPFound(location)
-
-    async def _handle_cdn(self, request: web.Request) -> web.StreamResponse:
-        return self._serve_file(
-            request.match_info["team_file"], request.match_info["name"], bearer(request), "cdn"
-        )
-
-    def _serve_file(
-        self, team_file: str, name: str, token: str | None, hop: str
-    ) -> web.StreamResponse:
-        with self._lock:
-            stored = self._stored_file(team_file, name)
-            granted = stored is not None and token == self.bot_token
-            file_id = stored.id if stored else team_file
-            self._downloads.append(Download(file_id, token, granted, hop=hop))
-        if stored is None:
-            return web.Response(status=404, text="<html>Not found</html>", content_type="text/html")
-        if not granted:
-            return web.Response(text=LOGIN_PAGE, content_type="text/html")
-        return web.Response(body=stored.data, content_type=stored.mimetype)
-
-    def _stored_file(self, team_file: str, name: str) -> StoredFile | None:
-        stored = self._ws.file_by_path(team_file)
-        return stored if stored is not None and stored.name == name else None
-
-    async def _handle_respond(self, request: web.Request) -> web.StreamResponse:
-        body = await read_payload(request)
-        auth = request.headers.get("Authorization")
-        with self._lock:
-            status, text = self._record_response(request.match_info["key"], body, auth)
-        return web.Response(status=status, text=text, content_type="text/plain")
-
-    def _record_response(
-        self, key: str, body: JSONDict | None, auth: str | None
-    ) -> tuple[int, str]:
-        status, text = 200, "ok"
-        url = self._response_keys.get(key)
-        if url is None:
-            status, text = 404, "no_service"
-        elif self._ws.now() - url.minted > RESPONSE_URL_SECONDS:
-            status, text = 404, "expired_url"
-        elif url.uses >= MAX_RESPONSE_URL_USES:
-            status, text = 404, "used_url"
-        elif body is None:
-            status, text = 400, "invalid_payload"
-        elif not (body.get("text") or body.get("blocks") or body.get("delete_original")):
-            status, text = 400, "no_text"
-        else:
-            url.uses += 1
-        self._responses.append(ResponsePost(key, body, time.monotonic(), auth, status))
-        return status, text

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot.testing.slack.blocks import FileRule
 from bot.testing.slack.models import (
     Channel,
     IdMint,
@@ -257,3 +258,21 @@ class Workspace:
         if trigger in self.used_triggers or expired:
             raise SlackError("expired_trigger_id")
         self.used_triggers.add(trigger)
+
+    def file_rule(self, *, user: str | None, channel: str | None) -> FileRule:
+        """Why Slack would refuse an image's `slack_file` (Slack file object reference: an image
+        file given by exactly one of id or url, which the viewer can access); a file uploaded
+        without being shared anywhere is refused ("invalid slack file": python-slack-sdk#1658)."""
+
+        def rule(ref: object) -> str | None:
+            if not isinstance(ref, dict) or ("id" in ref) == ("url" in ref):
+                return "slack_file takes one of id and url"
+            ref_id, url = ref.get("id"), ref.get("url")
+            stored = self.files.get(str(ref_id)) if ref_id else self.file_by_url(str(url))
+            if stored is None or not stored.is_image:
+                return "invalid slack file"
+            if not self.file_visible(stored, user=user, channel=channel):
+                return "invalid slack file"
+            return None
+
+        return rule
