@@ -1,15 +1,19 @@
-"""Helpers for tests that run the bot as a real process, and for reading what it stored."""
+"""Helpers for tests that run the bot as a real process, and for reading what it stored (in
+the database, and in the Slack stand-in)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+from bot.store import Job
 from bot.testing.process import BotProcess, free_port, wait_until
+from bot.testing.slack.standin import SlackStandIn
 
-__all__ = ["BotProcess", "SetClock", "free_port", "query", "wait_until"]
+__all__ = ["BotProcess", "SetClock", "card_of", "free_port", "query", "wait_until"]
 
 
 def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
@@ -27,3 +31,8 @@ class SetClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def card_of(slack: SlackStandIn, job: Job) -> str:
+    """The job's card as Slack holds it now (JSON, for looking into)."""
+    return json.dumps(next(m for m in slack.messages(job.channel_id) if m["ts"] == job.card_ts))

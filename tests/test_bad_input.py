@@ -3,7 +3,6 @@ nothing sent to fal or charged."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -162,14 +161,6 @@ async def world(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIt
         yield World(bot, slack, fal)
 
 
-async def with_a_delivered_image(w: World) -> None:
-    await w.bot.driver.command("/image", "a lighthouse --quality low")
-    async with asyncio.timeout(20):
-        while not (jobs := await w.bot.store.jobs()) or not jobs[0].card_done:
-            await asyncio.sleep(0.05)
-    w.thread = jobs[0].thread_ts or ""
-
-
 def shown(w: World, ack: Reply | None, before: int, ephemerals_before: int) -> str:
     texts = [r.body.get("text", "") for r in w.slack.responses[before:] if r.body]
     texts += [e.get("text", "") for e in w.slack.ephemerals[ephemerals_before:]]
@@ -182,7 +173,7 @@ def shown(w: World, ack: Reply | None, before: int, ephemerals_before: int) -> s
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_bad_input_gets_a_clear_answer_and_costs_nothing(world: World, case: Case) -> None:
     if case.in_thread:
-        await with_a_delivered_image(world)
+        world.thread = (await world.bot.delivered("a lighthouse --quality low")).thread_ts or ""
     fal_before = len(world.fal.requests)
     jobs_before = len(await world.bot.store.jobs())
     responses, ephemerals = len(world.slack.responses), len(world.slack.ephemerals)

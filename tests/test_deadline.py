@@ -11,20 +11,11 @@ import pytest
 
 from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
-from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
 from tests.helpers import SetClock
 
 START = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-async def job_in(bot: RunningBot, states: tuple[JobState, ...], *, card_done: bool = False):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(20):
-        while True:
-            jobs = await bot.store.jobs()
-            if jobs and jobs[0].state in states and (jobs[0].card_done or not card_done):
-                return jobs[0]
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize(("away", "overdue"), [(590, False), (610, True)])
@@ -36,15 +27,15 @@ async def test_the_deadline_counts_the_time_the_bot_was_down(
     env = bot_env(slack, tmp_path, FAL_KEY=fal.key, IMAGEBOT_JOB_DEADLINE_SECONDS="600")
     async with running_bot(slack, env, clock=clock) as bot:
         await bot.driver.command("/image", "a slow owl --quality low")
-        await job_in(bot, (JobState.SUBMITTED,))
+        await bot.job_when(lambda j: j.state == JobState.SUBMITTED)
     clock.now = START + timedelta(seconds=away)
 
     async with running_bot(slack, env, clock=clock) as bot:
         if overdue:
-            job = await job_in(bot, (JobState.FAILED,), card_done=True)
+            job = await bot.job_when(lambda j: j.state == JobState.FAILED and j.card_done)
             assert job.error_kind == "timeout" and job.charge_status == "released"
             assert fal.requests[0].cancelled
         else:
             await asyncio.sleep(1.0)  # time enough to have given up, had the deadline passed
-            job = await job_in(bot, (JobState.SUBMITTED,))
+            job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED)
             assert not fal.requests[0].cancelled

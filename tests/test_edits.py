@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack.views.card import ACTION_CANCEL, ACTION_EDIT, ACTION_HIGH_QUALITY, ACTION_REGENERATE
-from bot.store import Job, JobState
+from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
@@ -30,38 +30,21 @@ async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIter
         yield running
 
 
-async def settled(bot: RunningBot, count: int, timeout: float = 20.0) -> list[Job]:
-    """Wait until `count` jobs exist and all have finished with their cards final."""
-    async with asyncio.timeout(timeout):
-        while True:
-            jobs = await bot.store.jobs()
-            if len(jobs) >= count and all(j.finished and j.card_done for j in jobs):
-                return list(reversed(jobs))
-            await asyncio.sleep(0.05)
-
-
 def through_the_cdn(slack: SlackStandIn) -> None:
     """Every file came through Slack's redirect to its CDN, the token sent on both hops."""
     hops = [(d.hop, d.granted) for d in slack.downloads]
     assert hops and sorted(hops) == sorted([("file", True), ("cdn", True)] * (len(hops) // 2))
 
 
-async def delivered_image(bot: RunningBot, text: str = "a lighthouse") -> Job:
-    await bot.driver.command("/image", text)
-    (job,) = await settled(bot, 1)
-    assert job.state == JobState.DELIVERED
-    return job
-
-
 async def test_reply_in_a_bot_thread_edits_the_latest_image_and_charges_the_replier(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    first = await delivered_image(bot)
+    first = await bot.delivered()
     assert first.thread_ts is not None
 
     await bot.driver.say("make the sky navy", user="U0BOB", thread_ts=first.thread_ts)
 
-    jobs = await settled(bot, 2)
+    jobs = await bot.finished(2)
     edit = jobs[1]
     record = fal.submits_for(EDIT)[0]
     assert record.arguments["prompt"] == "make the sky navy"
@@ -75,11 +58,11 @@ async def test_reply_in_a_bot_thread_edits_the_latest_image_and_charges_the_repl
 
 async def test_pick_another_image_with_hash(bot: RunningBot, fal: FalStandIn) -> None:
     await bot.driver.command("/image", "two cats --n 2")
-    (first,) = await settled(bot, 1)
+    (first,) = await bot.finished(1)
 
     await bot.driver.say("make them blue #2", thread_ts=first.thread_ts)
 
-    await settled(bot, 2)
+    await bot.finished(2)
     record = fal.submits_for(EDIT)[0]
     assert record.arguments["prompt"] == "make them blue"
     assert record.arguments["image_urls"] == [first.images[1].url]
@@ -88,13 +71,13 @@ async def test_pick_another_image_with_hash(bot: RunningBot, fal: FalStandIn) ->
 async def test_expired_fal_media_falls_back_to_the_slack_copy(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    first = await delivered_image(bot)
+    first = await bot.delivered()
     fal.expire_media(fal.requests[0].request_id)
     slack_copy = slack.uploads[0].bytes
 
     await bot.driver.say("add a moon", thread_ts=first.thread_ts)
 
-    jobs = await settled(bot, 2)
+    jobs = await bot.finished(2)
     assert jobs[1].state == JobState.DELIVERED
     sent = fal.submits_for(EDIT)[0].arguments["image_urls"][0]
     assert sent.startswith("data:image/png;base64,")
@@ -112,7 +95,7 @@ async def test_mention_with_an_image_edits_it_once(
     )
 
     await bot.idle()
-    (job,) = await settled(bot, 1)
+    (job,) = await bot.finished(1)
     assert job.kind == "edit" and job.state == JobState.DELIVERED
     (record,) = fal.requests
     assert record.arguments["prompt"] == "turn this into a watercolour"
@@ -131,7 +114,7 @@ async def test_files_served_without_a_redirect_work_too(
 
     await bot.driver.say(f"<@{slack.bot_user_id}> add a hat", files=[shared])
 
-    (job,) = await settled(bot, 1)
+    (job,) = await bot.finished(1)
     assert job.state == JobState.DELIVERED
     (sent,) = fal.requests[0].arguments["image_urls"]
     assert base64.b64decode(sent.partition(",")[2]) == photo
@@ -149,7 +132,7 @@ async def test_several_images_go_as_references_and_mask_named_file_as_mask(
 
     await bot.driver.say(f"<@{slack.bot_user_id}> combine these", files=files)
 
-    await settled(bot, 1)
+    await bot.finished(1)
     (record,) = fal.requests
     assert len(record.arguments["image_urls"]) == 2
     decoded = base64.b64decode(record.arguments["mask_url"].partition(",")[2])
@@ -204,7 +187,7 @@ async def test_dm_text_generates_and_text_with_image_edits(
     shared = slack.host_file(make_png("boat", 256, 256), name="boat.png", mimetype="image/png")
     await bot.driver.say("make it red", channel=dm.id, channel_type="im", files=[shared])
 
-    jobs = await settled(bot, 2)
+    jobs = await bot.finished(2)
     assert [j.kind for j in jobs] == ["generate", "edit"]
     assert [r.endpoint_id for r in fal.requests] == ["openai/gpt-image-2", EDIT]
     dm_uploads = [u for u in slack.uploads if u.completed and u.channel_id == dm.id]
@@ -218,7 +201,7 @@ async def test_dm_text_generates_and_text_with_image_edits(
 async def test_messages_not_for_the_bot_are_left_alone(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn, case: str
 ) -> None:
-    first = await delivered_image(bot)
+    first = await bot.delivered()
     other = slack.add_message("C0GENERAL", "a person's own thread")
     base = {"type": "message", "channel": "C0GENERAL", "channel_type": "channel", "ts": "1.000100"}
     reply_to_bot = base | {"thread_ts": first.thread_ts}
@@ -244,14 +227,14 @@ async def test_messages_not_for_the_bot_are_left_alone(
 async def test_same_event_delivered_twice_makes_one_job(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    first = await delivered_image(bot)
+    first = await bot.delivered()
     message = slack.add_message("C0GENERAL", "make it snow", thread_ts=first.thread_ts)
     event = bot.driver.message_event(message)
 
     await bot.driver.event(event, event_id="Ev0SAME")
     await bot.driver.event(event, event_id="Ev0SAME", retry_num=1)
 
-    await settled(bot, 2)
+    await bot.finished(2)
     await bot.idle()
     assert len(fal.submits_for(EDIT)) == 1
     assert len(await bot.store.jobs()) == 2
@@ -274,7 +257,7 @@ async def test_shortcut_opens_the_dialog_and_its_edit_lands_in_that_thread(
         opened[0].view | {"id": opened[0].view_id},
         {"instruction": "paint the walls green", "options": "--quality low"},
     )
-    (job,) = await settled(bot, 1)
+    (job,) = await bot.finished(1)
     assert job.state == JobState.DELIVERED and job.thread_ts == message["ts"]
     (record,) = fal.requests
     assert record.arguments["prompt"] == "paint the walls green"
@@ -287,7 +270,7 @@ async def test_shortcut_opens_the_dialog_and_its_edit_lands_in_that_thread(
 async def test_dialog_with_bad_options_shows_the_error_in_place(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    first = await delivered_image(bot)
+    first = await bot.delivered()
     await bot.driver.press(ACTION_EDIT, first.id, message_ts=first.card_ts or "")
     opened = await slack.wait_for(lambda: slack.views or None)
 
@@ -304,19 +287,19 @@ async def test_dialog_with_bad_options_shows_the_error_in_place(
 async def test_buttons_regenerate_high_quality_and_edit(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    first = await delivered_image(bot, "a red kite --quality low")
+    first = await bot.delivered("a red kite --quality low")
     card = first.card_ts or ""
 
     await bot.driver.press(ACTION_REGENERATE, first.id, message_ts=card)
-    await settled(bot, 2)
+    await bot.finished(2)
     await bot.driver.press(ACTION_HIGH_QUALITY, first.id, message_ts=card)
-    await settled(bot, 3)
+    await bot.finished(3)
     await bot.driver.press(ACTION_EDIT, first.id, message_ts=card)
     opened = await slack.wait_for(lambda: slack.views or None)
     await bot.driver.submit_view(
         opened[0].view | {"id": opened[0].view_id}, {"instruction": "add a sunset"}
     )
-    jobs = await settled(bot, 4)
+    jobs = await bot.finished(4)
 
     prompts = [(r.endpoint_id, r.arguments["prompt"], r.arguments["quality"]) for r in fal.requests]
     assert prompts == [
@@ -334,11 +317,11 @@ async def test_cancel_while_queued_releases_the_hold(
 ) -> None:
     fal.default = FalBehaviour(queue_seconds=30, queue_position=5)
     await bot.driver.command("/image", "a slow one")
-    job = await wait_job(bot, lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
+    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
 
     await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
 
-    (done,) = await settled(bot, 1)
+    (done,) = await bot.finished(1)
     assert done.state == JobState.CANCELLED
     assert done.charge_status == "released" and done.amount_micros == 0
     assert fal.requests[0].cancelled
@@ -350,7 +333,7 @@ async def test_cancel_while_queued_releases_the_hold(
 async def test_forged_button_values_are_refused_without_effect(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn, forgery: str
 ) -> None:
-    first = await delivered_image(bot)
+    first = await bot.delivered()
     other = slack.add_message("C0GENERAL", "unrelated")
     value, user, ts = {
         "someone else's job": (first.id, "U0BOB", first.card_ts or ""),
@@ -367,25 +350,16 @@ async def test_forged_button_values_are_refused_without_effect(
     assert slack.views == []
 
 
-async def wait_job(bot: RunningBot, check: object, timeout: float = 20.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            jobs = await bot.store.jobs()
-            if jobs and callable(check) and check(jobs[0]):
-                return jobs[0]
-            await asyncio.sleep(0.05)
-
-
 async def test_cancel_is_refused_once_fal_is_generating(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
     fal.default = FalBehaviour(run_seconds=3.0, billable_units=Decimal("0.0421"))
     await bot.driver.command("/image", "a busy one")
-    job = await wait_job(bot, lambda j: j.started_at is not None and j.card_ts is not None)
+    job = await bot.job_when(lambda j: j.started_at is not None and j.card_ts is not None)
 
     await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
 
-    (done,) = await settled(bot, 1)
+    (done,) = await bot.finished(1)
     assert done.state == JobState.DELIVERED and done.amount_micros == 42_100
     assert "Too late to cancel" in slack.responses[-1].body["text"]
     assert not fal.requests[0].cancelled
@@ -396,9 +370,9 @@ async def test_a_cancelled_card_stays_cancelled(
 ) -> None:
     fal.default = FalBehaviour(queue_seconds=30, queue_position=5)
     await bot.driver.command("/image", "a slow one")
-    job = await wait_job(bot, lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
+    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
     await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
-    await settled(bot, 1)
+    await bot.finished(1)
 
     # No progress edit is left to land on the final card.
     assert not [t for t in asyncio.all_tasks() if t.get_name() == f"card-{job.id}" and not t.done()]
@@ -415,5 +389,5 @@ async def test_an_edit_without_a_size_is_held_at_its_input_size(
 
     await bot.driver.say(f"<@{slack.bot_user_id}> sharpen it --quality high", files=[shared])
 
-    job = await wait_job(bot, lambda j: j.state == JobState.SUBMITTED)
+    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED)
     assert job.estimate_micros == 410_000 + 10_000  # 3840x2160 at high, plus one input image

@@ -16,7 +16,7 @@ from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
-from tests.jobs import card_of, finished, newest_when
+from tests.helpers import card_of
 
 T2I = "openai/gpt-image-2"
 MakeBot = Callable[..., AbstractAsyncContextManager[RunningBot]]
@@ -63,7 +63,7 @@ async def test_every_submit_fits_the_schema_and_asks_fal_not_to_fall_back(
 ) -> None:
     await bot.driver.command("/image", "a fox --background opaque --size 4k --format webp --n 2")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
 
     assert job.state == JobState.DELIVERED
     (record,) = fal.requests
@@ -81,7 +81,7 @@ async def test_without_the_stream_polling_shows_the_queue_then_generating_and_dr
     fal.default = FalBehaviour(queue_seconds=4, queue_position=3, run_seconds=6, stream=False)
 
     await bot.driver.command("/image", "a slow lighthouse --quality low")
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
 
     assert job.state == JobState.DELIVERED
     (record,) = fal.requests
@@ -104,11 +104,11 @@ async def test_cancel_while_queued_is_free_and_fal_bills_nothing(
 ) -> None:
     fal.default = FalBehaviour(queue_seconds=60, queue_position=4, cancelled_status=status)
     await bot.driver.command("/image", "a queued heron --quality low")
-    job = await newest_when(bot, lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
+    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
 
     await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
 
-    (done,) = await finished(bot)
+    (done,) = await bot.finished()
     assert done.state == JobState.CANCELLED and done.error_kind == "cancelled"
     assert done.charge_status == "released" and done.amount_micros == 0
     assert fal.requests[0].cancelled and fal.billing_events() == []
@@ -125,11 +125,11 @@ async def test_cancel_as_fal_starts_the_job_is_charged_what_fal_billed(
         start_on_cancel=True, on_cancel=on_cancel, stop_units=Decimal("0.0107"), run_seconds=0.3
     )
     await bot.driver.command("/image", "a heron that starts --quality low")
-    job = await newest_when(bot, lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
+    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.card_ts is not None)
 
     await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
 
-    (done,) = await finished(bot)
+    (done,) = await bot.finished()
     assert done.state == JobState.CANCELLED and done.error_kind == "cancelled_after_start"
     [event] = fal.billing_events()
     assert Decimal(str(event["output_units"])) == units
@@ -166,7 +166,7 @@ async def test_a_refusal_fal_billed_is_charged_units_times_unit_price(
 
     await bot.driver.command("/image", "a refused heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.FAILED
     assert job.amount_micros == charged
     assert job.charge_status == ("settled" if charged else "released")
@@ -182,7 +182,7 @@ async def test_unit_prices_come_from_fal_s_pricing_api(bot: RunningBot, fal: Fal
 
     await bot.driver.command("/image", "a heron at half price --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.amount_micros == 21_050
     assert fal.calls["platform"] >= 1
 
@@ -197,7 +197,7 @@ async def test_a_submit_answer_lost_on_the_way_makes_one_fal_request_one_post_on
 
     await bot.driver.command("/image", "a heron whose answer got lost --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.DELIVERED
     assert fal.calls["submit"] == 1 and len(fal.requests) == 1
     assert job.fal_request_id == fal.requests[0].request_id

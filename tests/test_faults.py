@@ -13,7 +13,7 @@ from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
-from tests.jobs import card_of, finished, newest_when
+from tests.helpers import card_of
 
 ADMIN = "U0ADMIN"
 MakeBot = Callable[..., AbstractAsyncContextManager[RunningBot]]
@@ -57,7 +57,7 @@ async def test_transient_fal_errors_are_retried_and_the_job_succeeds(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.DELIVERED and job.amount_micros == 42_100
     assert len(fal.requests) == 1
 
@@ -69,7 +69,7 @@ async def test_fal_validation_error_is_shown_in_plain_words(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.FAILED and job.error_kind == "invalid_input"
     assert job.charge_status == "released"
     card = card_of(slack, job)
@@ -83,7 +83,7 @@ async def test_locked_account_tells_the_person_and_admins_once_an_hour(
 
     for number in range(2):
         await bot.driver.command("/image", f"a heron {number} --quality low")
-    jobs = await finished(bot, 2)
+    jobs = await bot.finished(2)
 
     assert all(j.error_kind == "account_locked" and j.amount_micros == 0 for j in jobs)
     assert all("ask an admin" in card_of(slack, j) for j in jobs)
@@ -100,7 +100,7 @@ async def test_a_job_still_queued_at_its_deadline_is_cancelled_and_costs_nothing
     fal.default = FalBehaviour(queue_seconds=600, queue_position=30)
     async with make_bot(IMAGEBOT_JOB_DEADLINE_SECONDS="1.5") as bot:
         await bot.driver.command("/image", "forever --quality low")
-        (job,) = await finished(bot)
+        (job,) = await bot.finished()
 
     assert job.state == JobState.FAILED and job.error_kind == "timeout"
     assert job.charge_status == "released" and job.amount_micros == 0
@@ -114,7 +114,7 @@ async def test_a_job_fal_keeps_running_past_its_deadline_counts_at_its_estimate(
     fal.default = FalBehaviour(outcome="never", on_cancel="finish")
     async with make_bot(IMAGEBOT_JOB_DEADLINE_SECONDS="1.5") as bot:
         await bot.driver.command("/image", "forever --quality low")
-        (job,) = await finished(bot)
+        (job,) = await bot.finished()
 
     assert job.state == JobState.FAILED and job.error_kind == "overdue"
     # fal started it and did not stop, so fal bills it: the estimate stays charged, marked.
@@ -130,7 +130,7 @@ async def test_a_job_fal_stops_at_its_deadline_is_charged_what_fal_billed(
     fal.default = FalBehaviour(outcome="never", stop_units=Decimal("0.0107"))
     async with make_bot(IMAGEBOT_JOB_DEADLINE_SECONDS="1.5") as bot:
         await bot.driver.command("/image", "forever --quality low")
-        (job,) = await finished(bot)
+        (job,) = await bot.finished()
 
     assert job.state == JobState.FAILED and job.error_kind == "timeout"
     assert fal.requests[0].stopped
@@ -149,7 +149,7 @@ async def test_slack_rate_limit_is_honoured(bot: RunningBot, slack: SlackStandIn
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     posts = slack.calls_to("chat.postMessage")
     assert [c.status for c in posts[:2]] == [429, 200]
     assert posts[1].time - posts[0].time >= 0.9  # waited for Retry-After
@@ -162,7 +162,7 @@ async def test_slack_server_errors_are_retried(bot: RunningBot, slack: SlackStan
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.DELIVERED
     assert len([u for u in slack.uploads if u.completed]) == 1
 
@@ -186,7 +186,7 @@ async def test_unplaceable_requests_are_answered_privately(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.FAILED and job.amount_micros == 0
     assert fal.requests == []
     assert says in slack.responses[-1].body["text"]
@@ -199,10 +199,10 @@ async def test_upload_failing_after_fal_keeps_the_images_until_delivered(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    generated = await newest_when(bot, lambda j: j.state == JobState.GENERATED and j.upload_started)
+    generated = await bot.job_when(lambda j: j.state == JobState.GENERATED and j.upload_started)
     assert all(Path(image.spool_path or "").is_file() for image in generated.images)
     assert generated.amount_micros == 42_100  # fal billed it: settled already
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.DELIVERED
     assert [u.bytes for u in slack.uploads if u.completed] == [
         fal.requests[0].media[fal.requests[0].image_urls[0]]
@@ -217,7 +217,7 @@ async def test_upload_that_can_never_land_tells_the_person(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.FAILED and job.error_kind == "slack_is_archived"
     assert job.charge_status == "settled"  # fal made and billed the image
     assert "couldn't post it" in slack.responses[-1].body["text"]
@@ -239,7 +239,7 @@ async def test_status_comes_from_the_stream_or_else_from_polling(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    (job,) = await finished(bot)
+    (job,) = await bot.finished()
     assert job.state == JobState.DELIVERED
     (record,) = fal.requests
     assert record.stream_calls == 1

@@ -3,7 +3,6 @@ clients talking to the stand-ins, and what a person would see in Slack."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.usd import to_micros
-from bot.store import Job, JobState
+from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.blocks import counted
@@ -77,7 +76,7 @@ async def test_fal_gets_the_prompt_without_options_and_the_cost_is_the_billed_un
 
     await bot.driver.command("/image", "two owls --quality high --size 1024x1536 --n 2")
 
-    job = await wait_for_state(bot, JobState.DELIVERED)
+    job = await bot.job_when(lambda j: j.state == JobState.DELIVERED and j.card_done)
     (record,) = fal.requests
     assert record.endpoint_id == "openai/gpt-image-2"
     assert record.arguments["prompt"] == "two owls"
@@ -188,18 +187,8 @@ async def test_private_channel_gets_invite_instructions_and_no_charge(
     response = await slack.wait_for(lambda: slack.responses[-1] if slack.responses else None)
     assert "/invite" in response.body["text"]
     assert fal.requests == []
-    job = await wait_for_state(bot, JobState.FAILED)
+    job = await bot.job_when(lambda j: j.state == JobState.FAILED and j.card_done)
     assert job.charge_status == "released" and job.amount_micros == 0
-
-
-async def wait_for_state(bot: RunningBot, state: JobState, timeout: float = 20.0) -> Job:
-    """The first job, once it reaches `state` (and its card is final)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            jobs = await bot.store.jobs()
-            if jobs and jobs[-1].state == state and jobs[-1].card_done:
-                return jobs[-1]
-            await asyncio.sleep(0.05)
 
 
 def _card_says(slack: SlackStandIn, words: str) -> str | None:
@@ -217,7 +206,7 @@ async def test_a_prompt_of_250_lines_of_markup_gets_a_valid_card_and_its_image(
     # and quotes every line: about 4,500 characters as Slack counts them, cut to fit.
     await bot.driver.command("/image", "&lt;&amp;&gt;\n" * 250)
 
-    job = await wait_for_state(bot, JobState.DELIVERED)
+    job = await bot.job_when(lambda j: j.state == JobState.DELIVERED and j.card_done)
     assert job.prompt.startswith("<&>\n<&>")
     assert [c.ok for c in slack.calls_to("chat.postMessage")] == [True]
     card = next(m for m in slack.messages("C0GENERAL") if m["ts"] == job.card_ts)
@@ -240,7 +229,7 @@ async def test_a_prompt_with_special_mentions_pings_nobody(
         "a poster for &lt;!channel&gt; and &lt;!here&gt; by &lt;@U0BOB&gt; &lt;https://x|y&gt;",
     )
 
-    await wait_for_state(bot, JobState.DELIVERED)
+    await bot.job_when(lambda j: j.state == JobState.DELIVERED and j.card_done)
     assert (
         fal.requests[0].arguments["prompt"]
         == "a poster for <!channel> and <!here> by <@U0BOB> <https://x|y>"
@@ -259,7 +248,7 @@ async def test_a_card_slack_refuses_is_explained_as_the_bots_fault_and_costs_not
 
     await bot.driver.command("/image", "a red kite")
 
-    job = await wait_for_state(bot, JobState.FAILED)
+    job = await bot.job_when(lambda j: j.state == JobState.FAILED and j.card_done)
     assert job.charge_status == "released" and job.amount_micros == 0 and fal.requests == []
     told = slack.responses[-1].body["text"]
     assert "invalid_blocks" in told and "fault on my side" in told and "Nothing was charged" in told

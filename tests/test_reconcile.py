@@ -22,8 +22,7 @@ from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
-from tests.helpers import query
-from tests.jobs import card_of, finished
+from tests.helpers import card_of, query
 
 T2I = "openai/gpt-image-2"
 ADMIN = "U0ADMIN"
@@ -70,7 +69,7 @@ async def test_reconcile_finds_settles_and_books_then_finds_nothing_and_reports_
     env = bot_env(slack, tmp_path, FAL_KEY=fal.key, IMAGEBOT_ADMINS=ADMIN)
     async with running_bot(slack, env) as bot:
         await bot.driver.command("/image", "a lighthouse at dusk --quality low")
-        (job,) = await finished(bot)
+        (job,) = await bot.finished()
     assert job.amount_micros == 42_100
     fal.default = FalBehaviour(run_seconds=0.1)
     # The same request again (a submit whose answer was lost, sent twice), and a stranger's.
@@ -122,7 +121,7 @@ async def test_a_released_charge_fal_billed_is_not_free_after_reconciling(
     env = bot_env(slack, tmp_path, FAL_KEY=fal.key, FAL_ADMIN_KEY=fal.admin_key)
     async with running_bot(slack, env) as bot:
         await bot.driver.command("/image", "a refused lighthouse --quality low")
-        (job,) = await finished(bot)
+        (job,) = await bot.finished()
         assert job.state == JobState.FAILED and job.amount_micros == 0
         # fal's record says otherwise (the header was lost on the way, say).
         fal.requests[0].behaviour.error_units = Decimal("0.0123")
@@ -210,7 +209,7 @@ async def test_a_lost_submit_fal_could_not_confirm_is_booked_to_its_person_later
     env = bot_env(slack, tmp_path, FAL_KEY=fal.key, **unreadable)
     async with running_bot(slack, env) as bot:
         await bot.driver.command("/image", "a lighthouse nobody heard back about --quality low")
-        (job,) = await finished(bot)
+        (job,) = await bot.finished()
     assert job.state == JobState.FAILED and job.error_kind == "unconfirmed"
     assert job.charge_status == "released" and len(fal.requests) == 1
     card = card_of(slack, job)

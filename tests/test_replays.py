@@ -3,19 +3,12 @@ before doing any work, not only when a second job would be admitted."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from bot.testing.fal.standin import FalStandIn
-from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.harness import bot_env, running_bot
 from bot.testing.images import make_png
 from bot.testing.slack.standin import SlackStandIn
-
-
-async def one_finished_job(bot: RunningBot) -> None:
-    async with asyncio.timeout(30):
-        while not ((jobs := await bot.store.jobs()) and jobs[0].finished and jobs[0].card_done):
-            await asyncio.sleep(0.05)
 
 
 async def test_a_retried_event_is_dropped_before_the_files_are_fetched_again(
@@ -29,7 +22,7 @@ async def test_a_retried_event_is_dropped_before_the_files_are_fetched_again(
     async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as bot:
         event = bot.driver.message_event(message, channel=dm.id, channel_type="im")
         await bot.driver.event(event, event_id="Ev0RETRIED")
-        await one_finished_job(bot)
+        await bot.finished()
         fetched = len(slack.downloads)
         for retry in (1, 2):
             reply = await bot.driver.event(event, event_id="Ev0RETRIED", retry_num=retry)

@@ -4,14 +4,13 @@ card still appears exactly once, and the person still hears what happened."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from bot.store import Job, JobState
+from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import SIGNING_SECRET, RunningBot, bot_env, running_bot
 from bot.testing.slack.driver import SlackDriver
@@ -24,14 +23,6 @@ async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIter
     fal.default = FalBehaviour(run_seconds=0.2, billable_units=Decimal("0.0421"))
     async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as running:
         yield running
-
-
-async def finished(bot: RunningBot, timeout: float = 40.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while not (jobs := await bot.store.jobs()) or not (jobs[0].finished and jobs[0].card_done):
-            await asyncio.sleep(0.05)
-    await bot.idle()
-    return jobs[0]
 
 
 def cards(slack: SlackStandIn, channel: str = "C0GENERAL") -> list[dict[str, object]]:
@@ -49,7 +40,7 @@ async def test_a_card_post_answered_500_after_it_landed_is_not_posted_again(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    job = await finished(bot)
+    job = (await bot.finished())[-1]
     assert job.state == JobState.DELIVERED
     (card,) = cards(slack)
     assert card["ts"] == job.card_ts and "Done in" in str(card["blocks"])
@@ -63,7 +54,7 @@ async def test_a_post_answered_500_that_did_not_land_is_posted_once_more(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    job = await finished(bot)
+    job = (await bot.finished())[-1]
     assert job.state == JobState.DELIVERED and len(cards(slack)) == 1
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [503, 200]
 
@@ -75,7 +66,7 @@ async def test_an_upload_completed_but_answered_500_is_not_shared_twice(
 
     await bot.driver.command("/image", "a heron --quality low")
 
-    job = await finished(bot)
+    job = (await bot.finished())[-1]
     assert job.state == JobState.DELIVERED and job.thread_ts is not None
     await slack.wait_for(lambda: not slack.shares_pending)
     shared = file_messages(slack, "C0GENERAL", job.thread_ts)
@@ -91,7 +82,7 @@ async def test_a_person_told_after_their_response_url_expired_gets_a_dm(
     await bot.driver.command("/image", "a heron --quality low")
     slack.advance(31 * 60)  # the job outlives the command's response_url
 
-    job = await finished(bot)
+    job = (await bot.finished())[-1]
     assert job.state == JobState.FAILED
     assert slack.responses[-1].status == 404
     (told,) = [c.args for c in slack.calls_to("chat.postMessage") if c.args["channel"][0] == "D"]

@@ -47,16 +47,6 @@ async def bot(make_bot: Callable[..., object]) -> AsyncIterator[RunningBot]:
         yield running
 
 
-async def finished(bot: RunningBot, count: int, timeout: float = 30.0) -> list:  # type: ignore[type-arg]
-    async with asyncio.timeout(timeout):
-        while True:
-            await bot.idle()
-            jobs = await bot.store.jobs(limit=500)
-            if len(jobs) >= count and all(j.finished and j.card_done for j in jobs):
-                return jobs
-            await asyncio.sleep(0.05)
-
-
 def spend_by_user(data: bytes) -> dict[str, Decimal]:
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     assert rows and {"user_id", "spend_usd", "user_name", "jobs", "images"} <= set(rows[0])
@@ -69,7 +59,7 @@ async def test_reports_in_slack_and_on_the_command_line_show_the_billed_cost(
     for user, count in (("U0ALICE", 3), ("U0BOB", 2)):
         for number in range(count):
             await bot.driver.command("/image", f"picture {number} --quality low", user=user)
-    await finished(bot, 5)
+    await bot.finished(5)
 
     await bot.driver.command("/image-admin", "report --csv", user=ADMIN)
     upload = await slack.wait_for(
@@ -96,7 +86,7 @@ async def test_the_command_line_report_knows_names_the_bot_has_seen(
     bot: RunningBot, slack: SlackStandIn, tmp_path: Path
 ) -> None:
     await bot.driver.command("/image", "a fox --quality low", user="U0BOB")
-    await finished(bot, 1)
+    await bot.finished(1)
 
     rows = csv.DictReader(io.StringIO((await cli_report(tmp_path, "--format", "csv")).decode()))
     assert [(row["user_id"], row["user_name"]) for row in rows] == [("U0BOB", "bob")]
@@ -146,7 +136,7 @@ async def test_budget_race_for_one_person(
         replies = await asyncio.gather(
             *(bot.driver.command("/image", f"cat {n} --size square") for n in range(10))
         )
-        await finished(bot, 1)
+        await bot.finished(1)
         stop.set()
         highest = await watcher
 
@@ -173,7 +163,7 @@ async def test_budget_race_for_the_team(
                 for n in range(4)
             )
         )
-        jobs = await finished(bot, 4)
+        jobs = await bot.finished(4)
         stop.set()
         highest = await watcher
 
@@ -201,7 +191,7 @@ async def test_failed_jobs_leave_no_charge(
 
     await bot.driver.command("/image", "something --quality low")
 
-    (job,) = await finished(bot, 1)
+    (job,) = await bot.finished(1)
     assert job.state == JobState.FAILED and job.error_kind == kind
     assert job.charge_status == "released" and job.amount_micros == 0
     card = next(m for m in slack.messages("C0GENERAL") if m["ts"] == job.card_ts)
@@ -213,7 +203,7 @@ async def test_non_admins_are_refused_without_revealing_anything(
     bot: RunningBot, slack: SlackStandIn
 ) -> None:
     await bot.driver.command("/image", "a cat --quality low")
-    await finished(bot, 1)
+    await bot.finished(1)
 
     for text in ("report --csv", "report", "budget <@U0ALICE> 100", "help"):
         await bot.driver.command("/image-admin", text, user="U0BOB")
@@ -243,7 +233,7 @@ async def test_usage_shows_spend_budget_and_recent_requests(
     bot: RunningBot, slack: SlackStandIn
 ) -> None:
     await bot.driver.command("/image", "a red bicycle --quality low --n 2")
-    await finished(bot, 1)
+    await bot.finished(1)
 
     await bot.driver.command("/image-usage", "")
     await bot.idle()
@@ -260,7 +250,7 @@ async def test_eighty_percent_notice_once_a_month(
     async with make_bot(IMAGEBOT_USER_MONTHLY_BUDGET="0.10") as bot:  # type: ignore[attr-defined]
         for number in range(2):
             await bot.driver.command("/image", f"a kite {number} --quality low")
-            await finished(bot, number + 1)
+            await bot.finished(number + 1)
         await bot.driver.command("/image", "one more --quality low")
         await bot.idle()
 
@@ -275,7 +265,7 @@ async def test_app_home_shows_own_usage_and_admins_the_team(
     bot: RunningBot, slack: SlackStandIn
 ) -> None:
     await bot.driver.command("/image", "a lamp --quality low")
-    await finished(bot, 1)
+    await bot.finished(1)
 
     await bot.driver.event({"type": "app_home_opened", "user": "U0BOB", "tab": "home"})
     await bot.driver.event({"type": "app_home_opened", "user": ADMIN, "tab": "home"})
@@ -323,7 +313,7 @@ async def test_admins_hear_of_the_team_budget_at_80_and_100_percent_once_each(
         for number in range(4):
             await bot.driver.command("/image", f"a kite {number} --quality low")
             await bot.idle()
-            await finished(bot, min(number + 1, 3))
+            await bot.finished(min(number + 1, 3))
 
     to_admin = dms_to(slack, ADMIN)
     assert len(to_admin) == 2
@@ -335,10 +325,10 @@ async def test_no_stale_80_percent_notice_once_the_team_budget_is_used_up(
 ) -> None:
     async with make_bot(IMAGEBOT_TEAM_MONTHLY_BUDGET="0.04") as bot:  # type: ignore[attr-defined]
         await bot.driver.command("/image", "a kite --quality low")  # settles 0.0421: 105%
-        await finished(bot, 1)
+        await bot.finished(1)
         await bot.driver.command("/image-admin", "budget team 0.06", user=ADMIN)
         await bot.driver.command("/image", "another kite --quality low")  # 140%
-        await finished(bot, 2)
+        await bot.finished(2)
 
     to_admin = dms_to(slack, ADMIN)
     assert len(to_admin) == 1 and "used up" in to_admin[0]
@@ -363,7 +353,7 @@ async def test_the_month_follows_the_team_time_zone_from_request_to_report(
     with time_machine.travel(today, tick=True):
         async with make_bot(clock=lambda: late, IMAGEBOT_TIMEZONE="America/New_York") as bot:  # type: ignore[attr-defined]
             await bot.driver.command("/image", "a late owl --quality low")
-            await finished(bot, 1)
+            await bot.finished(1)
             await bot.driver.command("/image-usage", "")
             await bot.idle()
             usage = slack.responses[-1].body["text"]

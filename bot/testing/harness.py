@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock, system_clock
 from bot.providers.base import ImageProvider
 from bot.run.server import EVENTS_PATH, BotServer
-from bot.store import Store
+from bot.store import Job, JobState, Store
 from bot.testing.slack.driver import SlackDriver
 from bot.testing.slack.standin import SlackStandIn
 
@@ -59,6 +59,35 @@ class RunningBot:
             while self.services.inflight.count or self.services.runner.active:
                 await self.services.inflight.drain(timeout)
                 await self.services.runner.wait_idle()
+
+    # The waits of the tests: each polls the store until its condition holds.
+
+    async def finished(self, count: int = 1, timeout: float = 40.0) -> list[Job]:
+        """Every job, oldest first, once at least `count` exist, all are over with their cards
+        final, and nothing Slack sent is still being handled."""
+        async with asyncio.timeout(timeout):
+            while True:
+                jobs = await self.store.jobs(limit=1000)
+                if len(jobs) >= count and all(j.finished and j.card_done for j in jobs):
+                    await self.idle(timeout)
+                    return list(reversed(jobs))
+                await asyncio.sleep(0.05)
+
+    async def job_when(self, check: Callable[[Job], bool], timeout: float = 20.0) -> Job:
+        """The newest job, once `check` holds for it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                jobs = await self.store.jobs()
+                if jobs and check(jobs[0]):
+                    return jobs[0]
+                await asyncio.sleep(0.02)
+
+    async def delivered(self, text: str = "a lighthouse", timeout: float = 40.0) -> Job:
+        """`/image text` from the default person, once its images are in Slack (the only job)."""
+        await self.driver.command("/image", text)
+        (job,) = await self.finished(1, timeout)
+        assert job.state == JobState.DELIVERED, job
+        return job
 
 
 @asynccontextmanager

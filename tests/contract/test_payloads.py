@@ -4,7 +4,6 @@ play Slack builds the same shapes: a test compares their keys."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -16,7 +15,6 @@ import pytest
 
 from bot.slack.views.card import ACTION_REGENERATE
 from bot.slack.views.modal import EDIT_MODAL
-from bot.store import Job, JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
@@ -35,17 +33,6 @@ async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIter
     fal.default = FalBehaviour(run_seconds=0.1, billable_units=Decimal("0.0421"))
     async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as running:
         yield running
-
-
-async def jobs_once(bot: RunningBot, count: int, timeout: float = 30.0) -> list[Job]:
-    """Every job, oldest first, once `count` exist and all are finished."""
-    async with asyncio.timeout(timeout):
-        while True:
-            await bot.idle()
-            jobs = await bot.store.jobs()
-            if len(jobs) >= count and all(j.finished and j.card_done for j in jobs):
-                return list(reversed(jobs))
-            await asyncio.sleep(0.05)
 
 
 async def send_event(bot: RunningBot, envelope: dict[str, Any], **headers: str) -> None:
@@ -68,13 +55,6 @@ def shared_file(slack: SlackStandIn, name: str) -> dict[str, Any]:
     )  # fmt: skip
 
 
-async def delivered(bot: RunningBot, prompt: str = "a lighthouse --quality low") -> Job:
-    await bot.driver.command("/image", prompt)
-    (job,) = await jobs_once(bot, 1)
-    assert job.state == JobState.DELIVERED
-    return job
-
-
 # --- each payload becomes the right request --------------------------------------------------
 
 
@@ -88,7 +68,7 @@ async def test_a_slash_command_form_becomes_an_image_request(
 
     assert (await bot.driver.post(urlencode(form), FORM)).status == 200
 
-    (job,) = await jobs_once(bot, 1)
+    (job,) = await bot.finished(1)
     assert (job.kind, job.origin, job.user_id, job.channel_id) == (
         "generate", "command", "U0ALICE", "C0GENERAL",
     )  # fmt: skip
@@ -100,7 +80,7 @@ async def test_a_slash_command_form_becomes_an_image_request(
 async def test_a_reply_with_a_file_in_a_cards_thread_edits_that_file(
     bot: RunningBot, slack: SlackStandIn
 ) -> None:
-    first = await delivered(bot)
+    first = await bot.delivered("a lighthouse --quality low")
     photo = shared_file(slack, "photo.png")
     stored = slack.add_message(
         "C0GENERAL", "make it night", user="U0BOB", thread_ts=first.thread_ts
@@ -112,7 +92,7 @@ async def test_a_reply_with_a_file_in_a_cards_thread_edits_that_file(
 
     await send_event(bot, payloads.envelope(event, event_id="Ev0SHARE", bot_user="U0BOT"))
 
-    _, edit = await jobs_once(bot, 2)
+    _, edit = await bot.finished(2)
     assert (edit.kind, edit.origin, edit.user_id, edit.thread_ts) == (
         "edit", "reply", "U0BOB", first.thread_ts,
     )  # fmt: skip
@@ -130,7 +110,7 @@ async def test_an_app_mention_with_files_edits_them(bot: RunningBot, slack: Slac
 
     await send_event(bot, payloads.envelope(event, event_id="Ev0MENTION", bot_user="U0BOT"))
 
-    (job,) = await jobs_once(bot, 1)
+    (job,) = await bot.finished(1)
     assert (job.kind, job.origin, job.prompt) == ("edit", "mention", "paint the sky")
     assert [(i.name, i.is_mask) for i in job.inputs] == [("photo.png", False), ("mask.png", True)]
     assert job.thread_ts == stored["ts"]
@@ -147,7 +127,7 @@ async def test_a_direct_message_makes_an_image_in_the_dm(
 
     await send_event(bot, payloads.envelope(event, event_id="Ev0DM", bot_user="U0BOT"))
 
-    (job,) = await jobs_once(bot, 1)
+    (job,) = await bot.finished(1)
     assert (job.kind, job.origin, job.channel_id, job.prompt) == (
         "generate", "dm", dm.id, "a paper crane",
     )  # fmt: skip
@@ -164,7 +144,7 @@ async def test_an_events_api_retry_of_a_handled_event_does_nothing(
     envelope = payloads.envelope(event, event_id="Ev0AGAIN", bot_user="U0BOT")
 
     await send_event(bot, envelope)
-    await jobs_once(bot, 1)
+    await bot.finished(1)
     await send_event(bot, envelope, **payloads.RETRY_HEADERS)
     await bot.idle()
 
@@ -174,7 +154,7 @@ async def test_an_events_api_retry_of_a_handled_event_does_nothing(
 async def test_a_button_press_regenerates_the_cards_request(
     bot: RunningBot, slack: SlackStandIn
 ) -> None:
-    first = await delivered(bot, "a red kite --quality low")
+    first = await bot.delivered("a red kite --quality low")
     payload = payloads.block_actions(
         user="U0ALICE", channel="C0GENERAL", message_ts=first.card_ts or "",
         action_id=ACTION_REGENERATE, value=first.id, trigger_id=slack.trigger_id(ttl=None),
@@ -183,7 +163,7 @@ async def test_a_button_press_regenerates_the_cards_request(
 
     await send_interaction(bot, payload)
 
-    _, again = await jobs_once(bot, 2)
+    _, again = await bot.finished(2)
     assert (again.origin, again.prompt, again.request.quality, again.thread_ts) == (
         "button", "a red kite", "low", first.thread_ts,
     )  # fmt: skip
@@ -213,7 +193,7 @@ async def test_the_shortcut_and_its_dialog_edit_the_messages_image(
     )
     await send_interaction(bot, submitted)
 
-    (job,) = await jobs_once(bot, 1)
+    (job,) = await bot.finished(1)
     assert (job.kind, job.origin, job.user_id, job.thread_ts) == (
         "edit", "shortcut", "U0ALICE", message["ts"],
     )  # fmt: skip
