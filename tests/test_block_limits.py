@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from bot.domain.failures import ErrorKind, failure_text, undeliverable_text
 from bot.domain.periods import month_of
-from bot.domain.request import ImageRequest
 from bot.jobs.delivery import image_alt_text, image_title
 from bot.slack.blockkit import mrkdwn_length, text_blocks
 from bot.slack.views.card import (
@@ -33,9 +32,10 @@ from bot.slack.views.modal import EditOfFiles, EditOfJob, edit_modal
 from bot.slack.views.reports import report_blocks
 from bot.slack.views.usage import recent_line
 from bot.store.ledger import RecentCharge, SpendRow
-from bot.store.records import ImageInput, Job, JobState, NewJob, held_job
+from bot.store.records import ImageInput, Job, JobState
 from bot.store.report import Report
 from bot.testing.slack.blocks import check_message_blocks, check_view, counted
+from tests.factories import held, new_job
 
 # What makes text dangerous to Slack: markup characters, mentions and links, long lines,
 # characters outside the BMP (two UTF-16 units each), joiners.
@@ -60,13 +60,12 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 
 def job(prompt: str, *, kind: str = "generate", user: str = "U0ALICE", note: str = "") -> Job:
-    request = ImageRequest(prompt=prompt, quality="medium", size_note=note or None)
-    new = NewJob(
-        user_id=user, channel_id="C0GENERAL", kind=kind, origin="command",  # type: ignore[arg-type]
-        request=request, endpoint_id="openai/gpt-image-2", model="openai/gpt-image-2",
-        estimate_micros=41_000, inputs=[ImageInput(name="x.png")] if kind == "edit" else [],
+    inputs = [ImageInput(name="x.png")] if kind == "edit" else []
+    new = new_job(
+        user, 41_000, prompt=prompt, channel="C0GENERAL", kind=kind,  # type: ignore[arg-type]
+        inputs=inputs, size_note=note or None,
     )  # fmt: skip
-    return held_job("j0123456789ab", new, 1_790_000_000_000)
+    return held(new)
 
 
 def statuses(reason: str, by: str) -> list[CardStatus]:

@@ -17,7 +17,8 @@ from bot.domain.usd import format_usd, parse_usd, to_micros
 from bot.providers.pricing import gpt_image_2_prices
 from bot.requests.grammar import is_help, parse_request
 from bot.store import Admitted, NewJob, Refused, Store
-from tests.test_store import new_job
+from tests import factories
+from tests.factories import new_job
 
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -31,7 +32,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def admit(store: Store, job: NewJob, user: int | None, team: int | None = None) -> object:
-    return await store.admit(job, month=MONTH, user_budget_micros=user, team_budget_micros=team)
+    return await factories.admit(store, job, user, team, month=MONTH)
 
 
 async def test_a_request_that_exactly_fits_the_budget_left_is_admitted(store: Store) -> None:

@@ -22,6 +22,7 @@ from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
+from tests.factories import charged, new_job
 from tests.helpers import card_of, query
 
 T2I = "openai/gpt-image-2"
@@ -168,26 +169,22 @@ async def test_a_request_fal_billed_under_a_fallback_is_recorded_as_such(
 ) -> None:
     """fal falls back only without `x-fal-disable-fallbacks`, which the bot always sends; a
     request billed under another endpoint anyway is noted on its job."""
-    from bot.requests.grammar import parse_request
-    from bot.store import NewJob, Store
+    from bot.store import Store
 
     fal.prices["fal-ai/fallback"] = Decimal("1")
     fal.default = FalBehaviour(run_seconds=0.05, fallback_endpoint="fal-ai/fallback")
     request_id = await submit_directly(fal, {"prompt": "a lighthouse", "quality": "low"})
     store = await Store.open(tmp_path / "imagebot.db")
     try:
-        new = NewJob(
-            user_id="U0ALICE", channel_id="C0GENERAL", kind="generate", origin="command",
-            request=parse_request("a lighthouse --quality low"), endpoint_id=T2I, model=T2I,
-            estimate_micros=10_000,
-        )  # fmt: skip
-        admitted = await store.admit(
-            new, month=(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)),
-            user_budget_micros=None, team_budget_micros=None,
-        )  # fmt: skip
-        job_id = admitted.job.id
-        await store.mark_submitted(job_id, request_id, "s", "r", "c")
-        await store.mark_generated(job_id, [], Decimal("0.0421"), 42_100)
+        new = new_job(
+            "U0ALICE",
+            10_000,
+            prompt="a lighthouse",
+            quality="low",
+            channel="C0GENERAL",
+            endpoint=T2I,
+        )
+        await charged(store, new, request_id=request_id)
     finally:
         await store.close()
 

@@ -18,23 +18,19 @@ from PIL import Image
 
 from bench.report_bench import run as run_bench
 from bot.domain.periods import month_of
-from bot.domain.request import ImageRequest
 from bot.money.reports import report_csv, report_table, spend_chart_png, usd_text
 from bot.slack.views.reports import report_blocks
-from bot.store import Admitted, NewJob, Store
+from bot.store import Store
 from bot.store.ledger import SpendRow, spend_rows
 from bot.store.records import to_ms
 from bot.store.report import Report, Total
 from bot.store.schema import connect
+from tests.factories import charged, new_job, spend_row
 
 ZONE = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 MONTH = month_of(NOW, ZONE)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def row(user: str, spend: int, group: str | None = None, *, estimated: int = 0) -> SpendRow:
-    return SpendRow(user, group or user, 1, 2, spend, spend - estimated, estimated)
 
 
 def report(rows: list[SpendRow], by: str = "user", **names: str) -> Report:
@@ -53,22 +49,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def settle(store: Store, user: str, cost_micros: int) -> None:
-    new = NewJob(
-        user_id=user,
-        channel_id="C1",
-        kind="generate",
-        origin="command",
-        request=ImageRequest(prompt="a cat", quality="medium"),
-        endpoint_id="openai/gpt-image-2",
-        model="openai/gpt-image-2",
-        estimate_micros=60_000,
-    )
-    admitted = await store.admit(
-        new, month=MONTH.bounds(), user_budget_micros=None, team_budget_micros=None
-    )
-    assert isinstance(admitted, Admitted)
-    assert await store.mark_submitted(admitted.job.id, "req", "s", "r", "c")
-    assert await store.mark_generated(admitted.job.id, [], Decimal("0.0421"), cost_micros)
+    await charged(store, new_job(user), cost_micros, request_id="req", month=MONTH.bounds())
 
 
 async def test_csv_dollars_are_exact_sums_of_settled_charges(store: Store, tmp_path: Path) -> None:
@@ -106,7 +87,7 @@ def test_usd_text_is_exact_with_at_least_two_decimals(micros: int, text: str) ->
      ("quality", "quality")],
 )  # fmt: skip
 def test_csv_header_names_the_grouping(by: str, column: str | None) -> None:
-    data = report_csv(report([row("UA", 1_000, "G1", estimated=400)], by))
+    data = report_csv(report([spend_row("UA", 1_000, "G1", estimated=400)], by))
     header, first = data.decode().splitlines()[:2]
     grouping = [column] if column else []
     assert header.split(",") == [
@@ -119,7 +100,7 @@ def test_csv_header_names_the_grouping(by: str, column: str | None) -> None:
 
 def test_csv_defuses_names_a_spreadsheet_would_run() -> None:
     names = {"U1": '=HYPERLINK("x")', "U2": "+1", "U3": "-2", "U4": "@SUM(A1)", "U5": "Zoë, Q"}
-    rows = [row(user, 1_000) for user in names]
+    rows = [spend_row(user, 1_000) for user in names]
     parsed = parse(report_csv(report(rows, **names)))
     assert [line["user_name"] for line in parsed] == [
         "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "Zoë, Q",
@@ -160,7 +141,7 @@ def _check_limits(blocks: list[dict[str, Any]]) -> None:
 
 
 def test_blocks_show_totals_split_held_and_top_spenders() -> None:
-    rows = [row(f"U{n}", 10_000 * n, estimated=1_000) for n in range(7, 0, -1)]
+    rows = [spend_row(f"U{n}", 10_000 * n, estimated=1_000) for n in range(7, 0, -1)]
     blocks = report_blocks(Report(MONTH, "user", rows, {}, held_micros=420_000))
     _check_limits(blocks)
     text = _texts(blocks)
@@ -178,7 +159,7 @@ def test_blocks_show_totals_split_held_and_top_spenders() -> None:
 def test_blocks_stay_within_limits_with_100_people(by: str) -> None:
     groups = 1 if by == "user" else 40
     rows = [
-        row(f"U{n:03d}", 1_000 + n * 17 + g, f"C{g:02d}" if by != "user" else None)
+        spend_row(f"U{n:03d}", 1_000 + n * 17 + g, f"C{g:02d}" if by != "user" else None)
         for n in range(100)
         for g in range(groups)
     ]
@@ -191,7 +172,7 @@ def test_blocks_stay_within_limits_with_100_people(by: str) -> None:
 
 
 def test_blocks_for_days_and_an_empty_period() -> None:
-    rows = [row("UA", 2_000, "2026-11-02"), row("UA", 1_000, "2026-11-01")]
+    rows = [spend_row("UA", 2_000, "2026-11-02"), spend_row("UA", 1_000, "2026-11-01")]
     text = _texts(report_blocks(report(rows, "day")))
     assert text.index("Mon 2026-11-02") < text.index("Sun 2026-11-01")
     empty = report_blocks(report([], "model"))
@@ -200,7 +181,7 @@ def test_blocks_for_days_and_an_empty_period() -> None:
 
 
 def test_table_lines_up_names_groups_and_money() -> None:
-    rows = [row("UA", 126_300, "C1"), row("UBB", 84_200, "C22")]
+    rows = [spend_row("UA", 126_300, "C1"), spend_row("UBB", 84_200, "C22")]
     table = report_table(Report(MONTH, "channel", rows, {"UA": "Ann"}, held_micros=60_000))
     lines = table.splitlines()
     assert lines[0] == f"Image spend: {MONTH.label} (by channel)"

@@ -15,8 +15,8 @@ from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
 from bot.jobs.maintenance import Maintenance
 from bot.store import Admitted, Store
+from tests.factories import new_job
 from tests.helpers import SetClock
-from tests.test_store import new_job
 
 START = datetime(2026, 11, 1, 9, tzinfo=UTC)
 

@@ -16,14 +16,14 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.domain.request import ImageRequest
 from bot.run.logs import Redactor
 from bot.slack.client import SlackError, SlackOut, make_client
-from bot.store import Admitted, NewJob, Store
+from bot.store import Store
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.images import make_png
 from bot.testing.slack.standin import SlackStandIn
+from tests import factories
 
 
 @pytest.fixture
@@ -188,20 +188,11 @@ async def test_retention_blanks_old_prompts_and_keeps_the_amounts(tmp_path: Path
     try:
         ids = []
         for prompt in ("an old secret", "a new secret"):
-            new = NewJob(
-                user_id="U1", channel_id="C1", kind="generate", origin="command",
-                request=ImageRequest(prompt=prompt, quality="low"), endpoint_id="e", model="e",
-                estimate_micros=10_000,
-            )  # fmt: skip
-            admitted = await store.admit(
-                new, month=(now - timedelta(days=60), now), user_budget_micros=None,
-                team_budget_micros=None,
-            )  # fmt: skip
-            assert isinstance(admitted, Admitted)
-            await store.mark_submitted(admitted.job.id, "r", "s", "r", "c")
-            await store.mark_generated(admitted.job.id, [], Decimal("0.01"), 10_000)
-            await store.mark_delivered(admitted.job.id, [])
-            ids.append(admitted.job.id)
+            new = factories.new_job(estimate=10_000, prompt=prompt, quality="low", endpoint="e")
+            month = (now - timedelta(days=60), now)
+            job_id = await factories.charged(store, new, 10_000, units=Decimal("0.01"), month=month)
+            await store.mark_delivered(job_id, [])
+            ids.append(job_id)
             clock[0] = now
         removed = await store.blank_prompts(now - timedelta(days=30))
         old, new_job = [await store.get_job(job_id) for job_id in ids]

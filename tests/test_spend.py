@@ -19,11 +19,11 @@ import time_machine
 
 from bot.domain.clock import Clock, system_clock
 from bot.domain.periods import month_of
-from bot.domain.request import ImageRequest
-from bot.store import Admitted, JobState, NewJob, Store
+from bot.store import JobState, Store
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
+from tests.factories import charged, new_job
 from tests.helpers import query
 
 ADMIN = "U0ADMIN"
@@ -284,18 +284,9 @@ async def test_a_job_at_2359_on_the_last_day_counts_for_that_month(tmp_path: Pat
     late = datetime(2026, 11, 30, 23, 59, tzinfo=zone)
     store = await Store.open(tmp_path / "x.db", clock=lambda: late.astimezone(UTC))
     try:
-        new = NewJob(
-            user_id="U1", channel_id="C1", kind="generate", origin="command",
-            request=ImageRequest(prompt="late cat", quality="low"),
-            endpoint_id="openai/gpt-image-2", model="openai/gpt-image-2", estimate_micros=10_000,
-        )  # fmt: skip
         month = month_of(late, zone)
-        admitted = await store.admit(
-            new, month=month.bounds(), user_budget_micros=None, team_budget_micros=None
-        )
-        assert isinstance(admitted, Admitted)
-        await store.mark_submitted(admitted.job.id, "r", "s", "r", "c")
-        await store.mark_generated(admitted.job.id, [], Decimal("0.0421"), 42_100)
+        late_cat = new_job(estimate=10_000, prompt="late cat", quality="low")
+        await charged(store, late_cat, 42_100, month=month.bounds())
         november = await store.report(month, "user", zone)
         december = await store.report(
             month_of(datetime(2026, 12, 2, tzinfo=zone), zone), "user", zone

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.domain.failures import ErrorKind
-from bot.domain.request import ImageRequest
-from bot.store import Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
+from bot.store import Admission, Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
 from bot.store.schema import MIGRATIONS
+from tests import factories
+from tests.factories import new_job
 from tests.helpers import query
 
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
@@ -28,26 +29,10 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
-def new_job(user: str = "U1", estimate: int = 60_000, key: str | None = None) -> NewJob:
-    return NewJob(
-        user_id=user,
-        channel_id="C1",
-        kind="generate",
-        origin="command",
-        request=ImageRequest(prompt="a cat", quality="medium"),
-        endpoint_id="openai/gpt-image-2",
-        model="openai/gpt-image-2",
-        estimate_micros=estimate,
-        source_key=key,
-    )
-
-
 async def admit(
     store: Store, job: NewJob, user_budget: int | None = 100_000, team: int | None = None
-):  # type: ignore[no-untyped-def]
-    return await store.admit(
-        job, month=MONTH, user_budget_micros=user_budget, team_budget_micros=team
-    )
+) -> Admission:
+    return await factories.admit(store, job, user_budget, team, month=MONTH)
 
 
 async def test_schema_version_and_pragmas(store: Store, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from bot.domain.failures import ErrorKind
-from bot.domain.request import ImageRequest
-from bot.store import Admitted, JobState, NewJob, Refused, Store
+from bot.store import Admitted, JobState, Refused, Store
+from tests.factories import admit, new_job
 from tests.helpers import query
 
 USER_BUDGET = 100_000
@@ -50,16 +50,8 @@ class Ledger(RuleBasedStateMachine):
     # Estimates near the budgets, where a mistake would show, as well as small ones.
     @rule(target=jobs, user=st.sampled_from(USERS), estimate=ESTIMATES)
     def hold(self, user: str, estimate: int) -> str:
-        new = NewJob(
-            user_id=user, channel_id="C1", kind="generate", origin="command",
-            request=ImageRequest(prompt="a cat", quality="low"), endpoint_id="e", model="e",
-            estimate_micros=estimate,
-        )  # fmt: skip
-        result = self.run(
-            self.store.admit(
-                new, month=MONTH, user_budget_micros=USER_BUDGET, team_budget_micros=TEAM_BUDGET
-            )
-        )
+        new = new_job(user, estimate, quality="low", endpoint="e")
+        result = self.run(admit(self.store, new, USER_BUDGET, TEAM_BUDGET, month=MONTH))
         if isinstance(result, Admitted):
             self.estimates[result.job.id] = estimate
             return result.job.id
