@@ -16,7 +16,7 @@ from bot.domain.periods import PERIOD_HELP
 from bot.money.admin import ADMIN_HELP
 from bot.store.ledger import GROUPINGS
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 # Bot scopes per Web API method, from each method's page in Slack's API reference.
 METHOD_SCOPES: dict[str, set[str]] = {

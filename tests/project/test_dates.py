@@ -11,24 +11,24 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 FAR = datetime(2036, 6, 15, 12, tzinfo=UTC)
 SHIFT = "TESTS_REAL_CLOCK_SHIFT"
 # Every test module that dates jobs, charges, months, notices or reports, and the restart test
 # whose deadline is measured across two processes.
 DATED = [
-    "tests/test_dates.py",
-    "tests/test_periods.py",
-    "tests/test_spend.py",
-    "tests/test_notices.py",
-    "tests/test_store.py",
-    "tests/test_store_properties.py",
-    "tests/test_ledger.py",
-    "tests/test_reports.py",
-    "tests/test_retention.py",
-    "tests/test_deadline.py",
-    "tests/test_demo.py",
-    "tests/test_restart.py::test_a_job_that_finished_while_the_bot_was_down_is_delivered_after_its_deadline",
+    "tests/project/test_dates.py",
+    "tests/domain/test_periods.py",
+    "tests/e2e/test_spend.py",
+    "tests/e2e/test_notices.py",
+    "tests/store/test_store.py",
+    "tests/store/test_store_properties.py",
+    "tests/store/test_ledger.py",
+    "tests/money/test_reports.py",
+    "tests/store/test_retention.py",
+    "tests/e2e/test_deadline.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_restart.py::test_a_job_that_finished_while_the_bot_was_down_is_delivered_after_its_deadline",
 ]
 
 
