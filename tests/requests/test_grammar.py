@@ -446,3 +446,37 @@ def test_any_successful_parse_is_valid_for_fal(words: list[str], allow_image_pic
         for kind in ("generate", "edit"):
             args = PROFILE.arguments(kind, request, ["https://x/1.png"], None)
             assert validate(PROFILE.endpoint_for(kind), args) == []
+
+
+# Bad options as people type them after `/image`: each was once a case of the HTTP table in
+# tests/e2e/test_bad_input.py (which keeps a few on the wire); the answer names the problem.
+BAD_IMAGE_OPTIONS: list[tuple[str, str, str]] = [
+    ("n 9", "a cat --n 9", "9"),
+    ("n 0", "a cat --n 0", "--n"),
+    ("n two", "a cat --n two", "two"),
+    ("size too long", "a cat --size 5000x100", "3840"),
+    ("size too small", "a cat --size 100x100", "pixels"),
+    ("size words", "a cat --size big", "big"),
+    ("ar 10:1", "a cat --ar 10:1", "3:1"),
+    ("ar 0:1", "a cat --ar 0:1", "--ar"),
+    ("ar words", "a cat --ar wide", "wide"),
+    ("format bmp", "a cat --format bmp", "bmp"),
+    ("background purple", "a cat --background purple", "purple"),
+    ("transparent jpeg", "a cat --background transparent --format jpeg", "transparent"),
+    ("options only", "--quality low", "description"),
+    ("one character", "x", "2"),
+    ("unknown option", "a cat --foo bar", "--foo"),
+    ("missing value", "a cat --quality", "--quality"),
+    ("option twice", "a cat --n 2 --n 3", "--n"),
+    ("size and ar", "a cat --size square --ar 16:9", "--ar"),
+    ("image pick outside a thread", "a cat --image 2", "--image"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"), [c[1:] for c in BAD_IMAGE_OPTIONS], ids=[c[0] for c in BAD_IMAGE_OPTIONS]
+)
+def test_bad_image_options_are_refused_in_words_that_name_them(text: str, says: str) -> None:
+    with pytest.raises(OptionError) as refused:
+        parse_request(text)
+    assert says in refused.value.message
