@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -191,6 +193,11 @@ def _overhead(slack: SlackStandIn, fal: FalStandIn, tag: str, sent_at: float) ->
     return (done.time + done.duration - sent_at) - generation - record.serve_seconds - slack_time
 
 
+def _images_in(folder: Path) -> int:
+    """PNG files under `folder`; folders removed while it looks are skipped, not an error."""
+    return sum(1 for _, _, names in os.walk(folder) for name in names if name.endswith(".png"))
+
+
 async def memory(fal: FalStandIn, jobs: int, run_seconds: float) -> list[Figure]:
     """Resident memory of the bot with `jobs` at a slow fal and their images coming back."""
     fal.default = FalBehaviour(run_seconds=run_seconds, image_min_bytes=IMAGE_BYTES)
@@ -208,7 +215,13 @@ async def memory(fal: FalStandIn, jobs: int, run_seconds: float) -> list[Figure]
 
         await wait_until(delivered, run_seconds + 600, what="every image delivered")
         peak = rig.bot.memory_kb()["VmHWM"]
-        spool_left = sum(1 for _ in (rig.folder / "imagebot-spool").rglob("*.png"))
+        spool = rig.folder / "imagebot-spool"
+        # A job empties its spool folder just after its upload completes: give the last
+        # ones time to finish before counting what was left behind.
+        # Images still there after that are counted below and fail the figure.
+        with contextlib.suppress(AssertionError):
+            await wait_until(lambda: _images_in(spool) == 0, 60, what="the spool emptied")
+        spool_left = _images_in(spool)
     finally:
         await rig.close()
     size = f"{IMAGE_BYTES / 1e6:.1f} MB images"
