@@ -31,7 +31,7 @@ def register(
             await ack(text=help_text(default_quality), response_type="ephemeral")
             return
         try:
-            request = parse_request(text, default_quality=default_quality)
+            request = parse_request(text, default_quality=None)
         except OptionError as exc:
             await ack(text=f":warning: {escape(exc.message)}", response_type="ephemeral")
             return

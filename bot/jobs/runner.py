@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.failures import ErrorKind
-from bot.jobs.cards import Card, UpdateBudget, final_status
+from bot.jobs.cards import Card, UpdateBudget, final_status, model_note
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.slots import Slots
@@ -207,6 +207,7 @@ class Runner(Stopping):
                 self.slack, job, self._budget, self.config.card_interval,
                 started=lambda: self._started.get(job.id),
                 ahead=lambda: self.slots.ahead_of(job.id),
+                model=model_note(self.provider.catalog, job),
             )  # fmt: skip
         return self._cards[job.id]
 
@@ -309,7 +310,7 @@ class Runner(Stopping):
 
     async def _follow(self, job: Job, card_: Card, submission: Submission) -> Finished:
         """fal's status until it is done; IN_PROGRESS marks the job started (no more Cancel)."""
-        key = (job.endpoint_id, job.request.quality)
+        key = (job.endpoint_id, job.request.quality or "")
         running_since: float | None = None
         watch = self.provider.watch(submission, await self._expected(key))
         async with contextlib.aclosing(watch) as states:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 ADMIN_ONLY = "Only imagebot admins can use `/image-admin`."
 ADMIN_HELP = (
     "*/image-admin* (admins)\n"
-    "• `report [this-month|last-month|7d|30d|YYYY-MM-DD..YYYY-MM-DD] [--by user|day|channel|model|"
+    "• `report [this-month|last-month|7d|30d|YYYY-MM-DD..YYYY-MM-DD] [--by user|day|channel|model|style|"
     "quality] [--csv]`: spend report; `--csv` sends a CSV file to your DM\n"
     "• `budget <@user|default|team> <usd|none|reset>`: set a monthly budget (`none` = no limit,"
     " `reset` = back to the default)"

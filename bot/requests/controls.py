@@ -68,7 +68,6 @@ class Controls:
         notifier: Notifier,
         slack: SlackOut,
     ) -> None:
-        self.default_quality = settings.default_quality
         self.store = store
         self.intake = intake
         self.conversation = conversation
@@ -104,13 +103,15 @@ class Controls:
             )
 
     async def again(self, click: Click, *, high_quality: bool) -> None:
-        """Regenerate (the same request) or High quality (the same at `high`)."""
+        """Regenerate (the same request) or High quality (the same at the model's final
+        quality, for a model that has one)."""
         job = await self._own_job(click)
         if job is None:
             return
         request = job.request
-        if high_quality:
-            request = request.model_copy(update={"quality": "high"})
+        final = self.intake.provider.catalog.get(request.model).final_quality
+        if high_quality and final is not None:
+            request = request.model_copy(update={"quality": final})
         await self.intake.submit(
             click.requester, request, kind=job.kind, origin="button",
             thread_ts=job.thread_ts, inputs=job.inputs, parent_job_id=job.parent_job_id,
@@ -155,7 +156,7 @@ class Controls:
         self, user_id: str, team_id: str, target: EditTarget, text: str, key: str
     ) -> None:
         """Run the edit asked for in the dialog (after Slack has its answer)."""
-        request = parse_request(text, default_quality=self.default_quality, allow_image_pick=True)
+        request = parse_request(text, default_quality=None, allow_image_pick=True)
         if isinstance(target, EditOfJob):
             job = await self.store.get_job(target.job_id)
             mine = job is not None and (job.user_id == user_id or target.by_shortcut)

@@ -22,7 +22,7 @@ from bot.domain.periods import date_range
 from bot.store.records import JobState, from_ms, to_ms
 from bot.store.sql import read_all
 
-Grouping = Literal["user", "day", "channel", "model", "quality"]
+Grouping = Literal["user", "day", "channel", "model", "style", "quality"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 ChargeStatus = Literal["held", "settled", "released"]
 
@@ -30,7 +30,9 @@ ChargeStatus = Literal["held", "settled", "released"]
 _COLUMNS: dict[str, str] = {
     "user": "c.user_id",
     "channel": "c.channel_id",
-    "model": "c.model",
+    # A line fal billed that no job claims has no catalog model: its endpoint stands in.
+    "model": "COALESCE(NULLIF(c.catalog_model, ''), c.model)",
+    "style": "c.style",
     "quality": "c.quality",
 }
 _SUMS = (
