@@ -124,6 +124,8 @@ class ImageRequest(BaseModel):
     prompt: str = Field(min_length=MIN_PROMPT_CHARS, max_length=MAX_PROMPT_CHARS)
     model: str = "gpt-image-2"
     style: str | None = None
+    # Asked with `--draft`: made on the draft model, its card offers the final model.
+    draft: bool = False
     quality: Quality | None = None
     size: Size | None = None
     aspect_ratio: str | None = None

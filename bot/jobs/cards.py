@@ -197,4 +197,10 @@ def model_note(catalog: Catalog, job: Job) -> ModelNote:
         profile = catalog.get(job.request.model)
     except OptionError:
         return ModelNote(job.request.model, None)
-    return ModelNote(profile.label, profile.final_quality)
+    offer = None
+    if job.request.draft and job.kind == "generate":
+        width, height = profile.default_size
+        if job.images:
+            width, height = job.images[0].width or width, job.images[0].height or height
+        offer = catalog.final_offer(job.request, width, height)
+    return ModelNote(profile.label, profile.final_quality, offer)

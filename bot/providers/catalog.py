@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from bot.config import ConfigError, Settings
 from bot.domain.request import QUALITIES, ImageRequest, OptionError
+from bot.domain.usd import format_usd
 from bot.providers.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
 from bot.providers.profiles import (
     EndpointKind,
@@ -74,6 +75,28 @@ class Catalog:
     def unit_price(self, endpoint_id: str) -> Decimal:
         profile = self.profile_of(endpoint_id)
         return profile.unit_price if profile else Decimal("1")
+
+    def final_of(self, draft: ImageRequest) -> ImageRequest:
+        """A draft's prompt on the final model at its final quality: what Final runs. The
+        draft's size carries over where the final model takes sizes; its model's own inputs
+        (seed, LoRA, resolution) do not."""
+        final = self.role("final")
+        keep = {"prompt": draft.prompt, "model": final.name, "n": min(draft.n, final.max_images),
+                "quality": final.final_quality}  # fmt: skip
+        if final.sizing == "image_size" and draft.size is not None:
+            keep["size"] = draft.size
+        if draft.output_format in final.choices("format"):
+            keep["output_format"] = draft.output_format
+        return final.complete(ImageRequest.model_validate(keep), final.final_quality or "high")
+
+    def final_offer(self, draft: ImageRequest, width: int, height: int) -> str:
+        """The Final button's words: "GPT Image 2 · high · ~$0.22"."""
+        final = self.role("final")
+        request = self.final_of(draft)
+        if request.size is not None:
+            width, height = request.size.width, request.size.height
+        price = format_usd(final.estimate_micros(request, width, height))
+        return " · ".join(filter(None, [final.label, request.quality, f"~{price}"]))
 
     def with_endpoint_prefix(self, prefix: str) -> Catalog:
         """Every model under endpoints renamed with `prefix` (the local mock's)."""

@@ -118,6 +118,18 @@ class Controls:
             source_key=f"button:{click.trigger_id}",
         )  # fmt: skip
 
+    async def final(self, click: Click) -> None:
+        """Final: the draft's prompt on the final model, in the same thread, charged to
+        whoever pressed it (anyone in the channel may)."""
+        job = await self.store.get_job(click.job_id)
+        if job is None or not job.request.draft:
+            return
+        request = self.intake.provider.catalog.final_of(job.request)
+        await self.intake.submit(
+            click.requester, request, kind="generate", origin="button", thread_ts=job.thread_ts,
+            parent_job_id=job.id, source_key=f"button:{click.trigger_id}",
+        )  # fmt: skip
+
     async def open_edit(self, click: Click) -> None:
         job = await self._own_job(click)
         if job is None:

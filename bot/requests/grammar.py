@@ -31,11 +31,15 @@ from bot.domain.request import (
     round16,
 )
 
-OPTION_NAMES = ("model", "quality", "size", "ar", "res", "n", "format", "seed", "background")
+OPTION_NAMES = (
+    "model", "style", "draft", "quality", "size", "ar", "res", "n", "format", "seed", "background",
+)  # fmt: skip
+# Options that take no value.
+FLAGS = ("draft",)
 # What help and error messages offer. `--background` is read so that asking for one gets the
 # model's own answer (see bot.providers.profiles), but GPT Image 2 has no background setting to
 # offer.
-LISTED_OPTIONS = ("model", "quality", "size", "ar", "res", "n", "format", "seed")
+LISTED_OPTIONS = ("model", "style", "draft", "quality", "size", "ar", "res", "n", "format", "seed")
 _PICK_OPTION = "image"
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
@@ -140,6 +144,8 @@ def _read_option(
         if match[1] != "--":
             return None, "", i
         raise _unknown_option(token, name)
+    if name in FLAGS:
+        return name, "yes", i
     if match[3] is not None:
         value, end = match[3], i
     elif i + 1 < len(tokens) and not _OPTION_RE.fullmatch(tokens[i + 1][0]):
@@ -193,6 +199,7 @@ _ACCEPTED = {
     "format": "png, jpeg or webp",
     "background": "auto, transparent or opaque",
     "model": "a model's name (see `/image models`)",
+    "style": "a style's name (see `/image styles`)",
     "res": "a resolution the model lists, like 2K",
     "seed": "a whole number",
     _PICK_OPTION: f"1 to {MAX_IMAGES}",
@@ -240,6 +247,8 @@ def parse_request(
     return ImageRequest(
         prompt=prompt,
         model=raw.get("model", "").lower(),
+        style=raw["style"].lower() if "style" in raw else None,
+        draft="draft" in raw,
         quality=quality or default_quality,
         size=size,
         aspect_ratio=raw["ar"].replace("/", ":") if "ar" in raw else None,

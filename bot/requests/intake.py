@@ -15,7 +15,7 @@ from bot.domain.usd import format_usd
 from bot.jobs.runner import Runner, log_state
 from bot.money.budgets import Budgets
 from bot.providers.base import ImageProvider, JobKind
-from bot.providers.profiles import ModelProfile
+from bot.requests.models import Models
 from bot.slack.notifier import Notifier, Requester
 from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused
 
@@ -36,7 +36,7 @@ class Intake:
         clock: Clock,
     ) -> None:
         self.allowed_channels = settings.allowed_channels
-        self.default_quality = settings.default_quality
+        self.models = Models(provider.catalog, budgets.store, settings.default_quality)
         self.clock = clock
         self.budgets = budgets
         self.runner = runner
@@ -62,18 +62,6 @@ class Intake:
             width, height = max(((i.width, i.height) for i in images), key=lambda s: s[0] * s[1])
         return profile.estimate_micros(request, width, height, len(images))
 
-    def settle_model(
-        self, request: ImageRequest, kind: JobKind
-    ) -> tuple[ModelProfile, ImageRequest]:
-        """The request on its model (the default unless one was named), with that model's
-        defaults; an edit on a model without an edit endpoint goes to the catalog's edit model.
-        OptionError when the model does not take what was asked."""
-        catalog = self.provider.catalog
-        profile = catalog.get(request.model) if request.model else catalog.role("default")
-        if kind == "edit" and not profile.has("edit"):
-            profile = catalog.role("edit")
-        return profile, profile.complete(request, self.default_quality)
-
     async def submit(
         self,
         who: Requester,
@@ -94,7 +82,7 @@ class Intake:
             )
             return None
         try:
-            profile, request = self.settle_model(request, kind)
+            profile, request = await self.models.settle(request, kind, who.channel_id)
         except OptionError as exc:
             await self.notifier.tell(who, exc.message)
             return None
