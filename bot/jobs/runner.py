@@ -214,7 +214,7 @@ class Runner(Stopping):
     async def _post_card(self, job: Job, resumed: bool) -> None:
         thread = job.thread_ts
         status: CardStatus = Waiting(self.slots.waiting) if self.slots.waiting else Starting()
-        text, blocks = card(job, status)
+        text, blocks = card(job, status, model=model_note(self.provider.catalog, job))
         ts = await self._posted_before(job, thread) if resumed else None
         if ts is None:
             try:
