@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.domain.periods import date_range
 from bot.domain.usd import to_micros
 from bot.slack.views.card import ACTION_FINAL
 from bot.store import JobState
@@ -20,6 +23,7 @@ from tests.e2e.test_start import failed_start
 from tests.helpers import free_port
 
 ADMIN = "U0ADMIN"
+UTC_ZONE = ZoneInfo("UTC")
 LORA = "https://huggingface.co/acme/brand-lora/resolve/main/brand.safetensors"
 
 
@@ -227,3 +231,31 @@ async def test_a_malformed_models_file_stops_the_start_with_one_line(
     line = await failed_start(["run", "--http", "--port", str(free_port())], env, tmp_path)
     assert line.startswith(f"imagebot: IMAGEBOT_MODELS_FILE: models file {models}")
     assert named in line
+
+
+async def test_reports_by_model_and_by_style_add_up_to_the_total(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    await admin_says(bot, slack, f"style add brand --model flux-lora --lora {LORA}")
+    for text in ("a fox", "a fox --model seedream --n 2", "a fox --style brand", "a fox --draft"):
+        await bot.driver.command("/image", text)
+    jobs = await bot.finished(4)
+    period = date_range(date(2000, 1, 1), date(2100, 1, 1), UTC_ZONE)
+
+    by_model = await bot.store.report(period, "model", UTC_ZONE)
+    by_style = await bot.store.report(period, "style", UTC_ZONE)
+    by_user = await bot.store.report(period, "user", UTC_ZONE)
+
+    spent = {job.request.model: job.amount_micros for job in jobs}
+    assert {row.group: row.spend_micros for row in by_model.rows} == spent
+    assert {row.group: row.spend_micros for row in by_style.rows} == {
+        "brand": spent["flux-lora"],
+        "": sum(spent.values()) - spent["flux-lora"],
+    }
+    total = sum(job.amount_micros for job in jobs)
+    assert sum(r.spend_micros for r in by_model.rows) == total
+    assert sum(r.spend_micros for r in by_style.rows) == total
+    assert sum(r.spend_micros for r in by_user.rows) == total
+
+    told = await admin_says(bot, slack, "report --by style")
+    assert told.startswith("Spend ")
