@@ -18,7 +18,13 @@ from typing import Any, Literal, get_args
 from bot.config import ConfigError, Settings
 from bot.domain.request import QUALITIES, ImageRequest, OptionError
 from bot.domain.usd import format_usd
-from bot.providers.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
+from bot.providers.pricing import (
+    PriceFileError,
+    PriceTable,
+    gpt_image_2_prices,
+    load_price_file,
+    parse_price,
+)
 from bot.providers.profiles import (
     EndpointKind,
     EndpointSchema,
@@ -190,7 +196,7 @@ def _profile(name: str, spec: Mapping[str, Any], guide: PriceTable) -> ModelProf
     return ModelProfile(
         name=name, label=str(spec.get("label", name)), endpoints_by_kind=endpoints,
         inputs=inputs, price=_price(spec["price"]), guide=guide, unit=str(spec.get("unit", "unit")),
-        unit_price=_decimal(spec["unit_price"]), about=str(spec.get("about", "")),
+        unit_price=parse_price(spec["unit_price"]), about=str(spec.get("about", "")),
         source=str(spec.get("source", "")), fixed=dict(spec.get("fixed", {})),
         backgrounds=frozenset(spec.get("backgrounds", ["auto"])), final_quality=final,
         default_size=(width, height),
@@ -224,14 +230,7 @@ def _price(spec: Mapping[str, Any]) -> Price:
     if per not in ("guide", "image", "megapixel"):
         raise ValueError(f"price.per {per!r} is not guide, image or megapixel")
     resolution = {str(k): int(v) for k, v in spec.get("resolution", {}).items()}
-    return Price(per, _decimal(spec.get("usd", "0")), int(spec.get("first", 1)), resolution)
-
-
-def _decimal(value: object) -> Decimal:
-    price = Decimal(str(value))
-    if not price.is_finite() or price < 0:
-        raise ValueError(f"{value!r} is not a price")
-    return price
+    return Price(per, parse_price(spec.get("usd", "0")), int(spec.get("first", 1)), resolution)
 
 
 class CatalogProvider:

@@ -273,7 +273,9 @@ def help_text(default_quality: Quality = "medium") -> str:
         [
             "*Make an image:* `/image <prompt> [options]`",
             "",
-            "*Options* (anywhere in the text):",
+            "*Options* (anywhere in the text; each model takes some of them, see `/image models`):",
+            "• `--model NAME`, `--style NAME`: another model, or an admin's style"
+            " (`/image styles`); `--draft`: a cheap draft first, with a *Final* button",
             f"• `--quality low|medium|high|auto`: detail and cost (default `{default_quality}`)",
             f"• `--size WxH` or a preset: {presets} "
             "(default: 4:3 landscape for new images, the shape of the input for edits). "
@@ -284,6 +286,7 @@ def help_text(default_quality: Quality = "medium") -> str:
             "(use either `--size` or `--ar`)",
             f"• `--n 1..{MAX_IMAGES}`: how many images (default `1`)",
             "• `--format png|jpeg|webp`: file type (default `png`)",
+            "• `--res 1K|2K|4K`, `--seed N`: for models that take them",
             "",
             "*Edit:* reply in the image's thread with what to change; it edits the latest image. "
             "Start with `#2` (or `--image 2`) to edit another one of its images.",
