@@ -2,8 +2,11 @@
 
 Slack allows about 50 `chat.update` calls a minute per workspace, so every card draws from one
 shared bucket. Progress edits run in the card's own task: a slow or failing Slack never holds
-up the job, and a tick is simply dropped when the bucket is empty. The final state waits for
-its turn and is always sent. A card is never edited more often than once per interval.
+up the job, and a tick is simply dropped when the bucket is empty; progress never edits a card
+more often than once per interval. The final state (done with its buttons, failed, cancelled)
+is sent at once, however recently the card was edited and however empty the bucket: the
+images are already in the thread, and a card still saying "Queued" with a Cancel button under
+them would be wrong. It still draws from the bucket, so progress edits make room for it.
 """
 
 from __future__ import annotations
@@ -54,9 +57,10 @@ class UpdateBudget:
             return True
         return False
 
-    async def take(self) -> None:
-        while not self.try_take():  # noqa: ASYNC110 (a refilling bucket has no event to wait on)
-            await asyncio.sleep(max(0.05, (1 - self._tokens) / self._rate))
+    def spend(self) -> None:
+        """Take a token without waiting, into debt if need be (progress edits pay it back)."""
+        self._refill()
+        self._tokens -= 1
 
 
 class Card:
@@ -96,13 +100,10 @@ class Card:
         self._wake.set()
 
     async def finish(self, status: CardStatus) -> None:
-        """The final state: always shown, after the interval, even when the budget is tight."""
+        """The final state: shown at once, never held back by the interval or the budget."""
         await self.stop()
         self._current = status
-        wait = self._interval - (time.monotonic() - self._last_edit)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        await self._budget.take()
+        self._budget.spend()
         await self._edit(status, raise_errors=True)
 
     def abandon(self) -> None:

@@ -194,6 +194,18 @@ class SlackStandIn(WorkspaceSetup, FaultInjection, FileHosting):
         with self._lock:
             return [call for call in self._calls if call.method == method]
 
+    def most_in_a_minute(self, method: str, keep: Callable[[Call], bool] = lambda _: True) -> int:
+        """The most calls to `method` (those `keep` accepts) that arrived within any one
+        minute: Slack counts each Web API method's rate limit per minute per workspace
+        (docs.slack.dev/apis/web-api/rate-limits; `chat.update` is Tier 3, 50+ a minute)."""
+        times = sorted(call.time for call in self.calls_to(method) if keep(call))
+        start, most = 0, 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= 60.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
     @property
     def uploads(self) -> list[Upload]:
         with self._lock:
