@@ -31,6 +31,7 @@ from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
+from bot.requests.image_actions import ImageActions
 from bot.requests.intake import Intake
 from bot.slack.admins import Admins
 from bot.slack.client import SlackError, SlackOut, make_client
@@ -54,6 +55,7 @@ class Services:
     intake: Intake
     conversation: Conversation
     controls: Controls
+    image_actions: ImageActions
     admins: Admins
     budgets: Budgets
     spend: Spend
@@ -160,12 +162,13 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     intake = Intake(settings, budgets, runner, notifier, provider, store.clock)
     conversation = Conversation(settings, store, intake, notifier, slack)
     controls = Controls(settings, store, intake, conversation, runner, admins, notifier, slack)
+    image_actions = ImageActions(store, intake, notifier, slack)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
     home = Home(spend, budgets, admins, store, slack)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
-        admins, budgets, spend, admin, home, maintenance,
+        image_actions, admins, budgets, spend, admin, home, maintenance,
     )  # fmt: skip
 
 
@@ -203,6 +206,7 @@ def register_handlers(app: AsyncApp, services: Services) -> handlers.Registered:
         intake=services.intake,
         conversation=services.conversation,
         controls=services.controls,
+        image_actions=services.image_actions,
         spend=services.spend,
         admin=services.admin,
         app_home=services.home,

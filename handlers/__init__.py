@@ -3,7 +3,8 @@ services it uses, and every Slack payload is read in handlers/payloads.py.
 
 - commands: `/image`, `/image-usage`, `/image-admin`
 - messages: thread replies, mentions and DMs (events `message`, `app_mention`)
-- actions: the buttons on cards, the Edit dialog, the "Edit image" message shortcut
+- actions: the buttons on cards and under each image, the Edit dialog, the "Edit image"
+  message shortcut
 - home: the App Home tab (`app_home_opened`)
 """
 
@@ -17,6 +18,7 @@ from bot.money.home import Home
 from bot.money.spend import Spend
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
+from bot.requests.image_actions import ImageActions
 from bot.requests.intake import Intake
 from bot.slack.notifier import Notifier
 from handlers import actions, commands, home, messages
@@ -34,6 +36,7 @@ def register(
     intake: Intake,
     conversation: Conversation,
     controls: Controls,
+    image_actions: ImageActions,
     spend: Spend,
     admin: AdminCommand,
     app_home: Home,
@@ -42,6 +45,6 @@ def register(
     on = Registrar(app, inflight)
     commands.register(on, intake, spend, admin, notifier, default_quality)
     messages.register(on, conversation)
-    actions.register(on, controls)
+    actions.register(on, controls, image_actions)
     home.register(on, app_home)
     return on.registered

@@ -1,13 +1,17 @@
-"""Buttons on cards, the Edit dialog, and the "Edit image" message shortcut."""
+"""Buttons on cards and under each image of a result, the Edit dialog, and the "Edit image"
+message shortcut."""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.requests.controls import Controls, ModalError
+from bot.requests.controls import Click, Controls, ModalError
+from bot.requests.image_actions import ImageActions
 from bot.slack.views.card import (
     ACTION_CANCEL,
     ACTION_EDIT,
@@ -15,11 +19,17 @@ from bot.slack.views.card import (
     ACTION_HIGH_QUALITY,
     ACTION_REGENERATE,
 )
+from bot.slack.views.image_actions import (
+    ACTION_IMAGE_EDIT,
+    ACTION_IMAGE_MORE,
+    ACTION_IMAGE_UPSCALE,
+)
 from bot.slack.views.modal import EDIT_MODAL, EDIT_OPTIONS_BLOCK
 from handlers.payloads import (
     click,
     dialog_text,
     edit_target,
+    image_click,
     shortcut_message,
     submission_key,
     submitter,
@@ -34,8 +44,9 @@ EDIT_SHORTCUT = "imagebot_edit_image"
 ERROR_CHARS = 150
 
 
-def register(on: Registrar, controls: Controls) -> None:
+def register(on: Registrar, controls: Controls, image_actions: ImageActions) -> None:
     _buttons(on, controls)
+    _image_buttons(on, image_actions)
     _edit_dialog(on, controls)
 
 
@@ -65,6 +76,25 @@ def _buttons(on: Registrar, controls: Controls) -> None:
     on.action(ACTION_HIGH_QUALITY, high_quality)
     on.action(ACTION_EDIT, edit)
     on.action(ACTION_FINAL, final)
+
+
+def _image_buttons(on: Registrar, image_actions: ImageActions) -> None:
+    """Edit, More like this and Upscale under each image: action ids end in the image's
+    number (`imagebot_image_edit:3`), so one listener serves every image."""
+
+    def pressed(act: Callable[[Click, int], Awaitable[None]]) -> Any:
+        async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await act(*image_click(body))
+
+        return listener
+
+    for action_id, act in (
+        (ACTION_IMAGE_EDIT, image_actions.edit),
+        (ACTION_IMAGE_MORE, image_actions.more_like_this),
+        (ACTION_IMAGE_UPSCALE, image_actions.upscale),
+    ):
+        on.action(re.compile(rf"^{action_id}:\d+$"), pressed(act))
 
 
 def _edit_dialog(on: Registrar, controls: Controls) -> None:

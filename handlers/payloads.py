@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from bot.requests.controls import Click
@@ -110,6 +111,14 @@ def click(body: JSON) -> Click:
     )
 
 
+def image_click(body: JSON) -> tuple[Click, int]:
+    """A press on a button under one image: its value is `<job id>:<image number>` (0 when it
+    is not), which the bot checks before believing it."""
+    pressed = click(body)
+    job_id, _, number = pressed.job_id.rpartition(":")
+    return replace(pressed, job_id=job_id), int(number) if number.isdigit() else 0
+
+
 def shortcut_message(shortcut: JSON) -> tuple[Requester, str, str, list[str]]:
     """Who used the shortcut, and the message it was used on: its ts, thread and file ids."""
     message = shortcut.get("message") or {}
@@ -159,7 +168,12 @@ def edit_target(view: JSON) -> EditTarget | None:
     if not isinstance(data, dict):
         return None
     if "job" in data:
-        return EditOfJob(str(data["job"]), by_shortcut=data.get("by") == "shortcut")
+        image = data.get("image")
+        return EditOfJob(
+            str(data["job"]),
+            by_shortcut=data.get("by") == "shortcut",
+            image_index=image if isinstance(image, int) and image > 0 else None,
+        )
     channel, thread, listed = data.get("channel"), data.get("thread"), data.get("files")
     if isinstance(channel, str) and isinstance(thread, str) and isinstance(listed, list):
         return EditOfFiles(channel, thread, tuple(str(file_id) for file_id in listed))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,9 @@ class Registrar:
         self.registered.events.add(event_type)
         self.app.event(event_type)(self._tracked(listener))
 
-    def action(self, action_id: str, listener: Listener) -> None:
-        self.registered.actions.add(action_id)
+    def action(self, action_id: str | re.Pattern[str], listener: Listener) -> None:
+        """One action id, or a pattern for a family of them (one per image of a result)."""
+        self.registered.actions.add(action_id if isinstance(action_id, str) else action_id.pattern)
         self.app.action(action_id)(self._tracked(listener))
 
     def view(self, callback_id: str, listener: Listener) -> None:

@@ -57,6 +57,7 @@ class RecordingSlack:
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
         self.cards: dict[str, str] = {}  # job id -> ts of its card
+        self.parts: dict[tuple[str, str], str] = {}  # (job id, part) -> ts
 
     # --- set-up
 
@@ -114,12 +115,16 @@ class RecordingSlack:
         *,
         job_id: str,
         thread_ts: str | None,
+        part: str = "card",
     ) -> str:
         self._check("chat.postMessage", channel)
         ts = self._next_ts()
-        metadata = job_metadata(job_id, "card")
-        self.said.append(Said("card", channel, text, "", thread_ts, blocks, extra={"m": metadata}))
-        self.cards[job_id] = ts
+        metadata = job_metadata(job_id, part)
+        self.said.append(Said(part, channel, text, "", thread_ts, blocks, extra={"m": metadata}))
+        if part == "card":
+            self.cards[job_id] = ts
+        else:
+            self.parts[(job_id, part)] = ts
         return ts
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
@@ -127,9 +132,9 @@ class RecordingSlack:
         self.said.append(Said("update", channel, text, "", None, blocks, extra={"ts": ts}))
 
     async def find_job_message(
-        self, channel: str, job_id: str, *, thread_ts: str | None, oldest: float
+        self, channel: str, job_id: str, *, thread_ts: str | None, oldest: float, part: str = "card"
     ) -> str | None:
-        return self.cards.get(job_id)
+        return self.cards.get(job_id) if part == "card" else self.parts.get((job_id, part))
 
     async def find_job_files(self, channel: str, thread_ts: str, prefix: str) -> list[str]:
         return [

@@ -1,10 +1,11 @@
 """`imagebot demo`: the bot at work with no keys and no network.
 
 The real bot runs in this process against the Slack stand-in (bot.testing) and the mock image
-provider, and plays a short conversation: a request, an edit by reply, a button, the usage
-command and an admin report. The transcript is printed as a person would read it; the images,
-the CSV report (and with --html a page of the conversation as Slack shows it at the end) go to
-a folder, emptied of an earlier demo's files first. The mock bills what the price table says,
+provider, and plays a short conversation: a request, an edit by reply, a button, a draft and
+its Final, Upscale under one image, the usage command and an admin report. The transcript is
+printed as a person would read it; the images, the CSV report (and with --html a page of the
+conversation as Slack shows it at the end) go to a folder, emptied of an earlier demo's files
+first. The mock bills what the price table says,
 labelled "demo pricing", so the money moves as it would with fal.
 """
 
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 from bot.demo.page import Entry, emoji, page
 from bot.domain.clock import system_clock
 from bot.slack.views.card import ACTION_FINAL, ACTION_HIGH_QUALITY
+from bot.slack.views.image_actions import ACTION_IMAGE_UPSCALE, action_id, action_value
 from bot.store import Job, JobState
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.driver import Reply
@@ -234,6 +236,12 @@ class Demo:
         )
         await self.person("U0ALICE", "[presses Final on bob's draft]", press)
         await self.until(lambda jobs: _done(jobs, 5))
+        press = driver.press(
+            action_id(ACTION_IMAGE_UPSCALE, 1), action_value(first.id, 1),
+            message_ts=self._buttons_under(first), user="U0BOB",
+        )  # fmt: skip
+        await self.person("U0BOB", "[presses Upscale under alice's first image]", press)
+        await self.until(lambda jobs: _done(jobs, 6))
         await self.person("U0ALICE", "/image-usage", driver.command("/image-usage", ""))
         await self.until(lambda jobs: True)
         report = driver.command("/image-admin", "report --csv")
@@ -242,6 +250,14 @@ class Demo:
             lambda jobs: any(u.filename.endswith(".csv") for u in self.slack.uploads if u.completed)
         )
         return True
+
+    def _buttons_under(self, job: Job) -> str:
+        """The ts of the message of buttons under the job's images."""
+        for message in self.slack.thread(job.channel_id, job.thread_ts or ""):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("job_id") == job.id and message["ts"] != job.card_ts:
+                return str(message["ts"])
+        raise LookupError(f"no buttons under the images of {job.id}")
 
 
 def _done(jobs: list[Job], count: int) -> bool:

@@ -15,9 +15,11 @@ import logging
 import shutil
 from pathlib import Path
 
+from bot.jobs.image_offers import more_like_this, upscale
 from bot.providers.base import Generation, ImageProvider, ProviderError
 from bot.slack.blockkit import clip_plain
 from bot.slack.client import SlackError, SlackOut, UploadFile
+from bot.slack.views.image_actions import ImagePrices, image_actions
 from bot.store import Job, ResultImage, Store
 
 log = logging.getLogger("bot.jobs")
@@ -30,6 +32,9 @@ UPLOADS_AT_ONCE = 8
 DOWNLOADS_AT_ONCE = 16
 # How long a completed upload may take to show in its thread before it counts as not shared.
 SHARE_WAIT_SECONDS = 30.0
+# The buttons under a result are posted once: a resumed job that may have posted them looks.
+ACTIONS_PART = "images"
+ACTIONS_POSTING_SECONDS = 7 * 24 * 3600
 
 
 def image_file_name(job_id: str, index: int, output_format: str) -> str:
@@ -144,6 +149,46 @@ class Delivery:
         return UploadFile(
             filename=name, title=image_title(job, index), alt_text=image_alt_text(job), path=path
         )
+
+    async def offer_actions(self, job: Job) -> None:
+        """Post the per-image buttons (Edit, More like this, Upscale) under the delivered
+        images, once. They are a convenience: Slack refusing them ends nothing."""
+        thread = job.thread_ts or job.card_ts
+        if thread is None or not job.images:
+            return
+        try:
+            if not await self.store.claim(f"image-actions:{job.id}", ACTIONS_POSTING_SECONDS):
+                found = await self.slack.find_job_message(
+                    job.channel_id, job.id, thread_ts=thread, oldest=0.0, part=ACTIONS_PART
+                )
+                if found is not None:
+                    return
+            # Slack shows a completed upload in its thread a moment later; waiting for it puts
+            # the buttons under the images rather than above them.
+            await self.slack.shared_in(job.slack_file_ids, job.channel_id, SHARE_WAIT_SECONDS)
+            text, blocks = image_actions(job.id, self.prices(job))
+            await self.slack.post_job_message(
+                job.channel_id, text, blocks, job_id=job.id, thread_ts=thread, part=ACTIONS_PART
+            )
+        except SlackError as exc:
+            log.warning("per-image buttons not posted job=%s error=%s", job.id, exc.code)
+
+    def prices(self, job: Job) -> list[ImagePrices]:
+        """Each image's button prices: More like this where it differs from the original's
+        estimate, and Upscale's."""
+        catalog = self.provider.catalog
+        found = []
+        for index in range(1, len(job.images) + 1):
+            more = more_like_this(job, index).estimate_micros(catalog)
+            larger = upscale(catalog, job, index)
+            found.append(
+                ImagePrices(
+                    more_micros=more if more != job.estimate_micros else None,
+                    upscale_micros=larger.estimate_micros(catalog) if larger else None,
+                    has_upscaler=larger is not None,
+                )
+            )
+        return found
 
     def drop(self, job_id: str) -> None:
         shutil.rmtree(self.spool / job_id, ignore_errors=True)

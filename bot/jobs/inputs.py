@@ -1,5 +1,6 @@
-"""The images an edit starts from, as fal will read them: our earlier result's fal URL while fal
-still serves it, otherwise the bytes (from Slack, with the bot token) as a data: URI."""
+"""The images an edit (or an upscale) starts from, as fal will read them: our earlier result's
+fal URL while fal still serves it, otherwise the bytes (from Slack, with the bot token) as a
+data: URI."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class InputResolver:
         self.max_bytes = max_bytes
 
     async def resolve(self, job: Job) -> tuple[list[str], str | None]:
-        if job.kind != "edit":
+        if job.kind == "generate":
             return [], None
         images: list[str] = []
         mask: str | None = None

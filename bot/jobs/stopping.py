@@ -167,6 +167,8 @@ class Stopping(abc.ABC):
             if not exc.permanent:
                 raise
             log.warning("final card update impossible job=%s error=%s", job.id, exc.code)
+        if job.state == JobState.DELIVERED:
+            await self.delivery.offer_actions(job)
         await self.store.mark_card_done(job.id)
 
     async def _fail(

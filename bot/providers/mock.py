@@ -123,16 +123,18 @@ class MockProvider(CatalogProvider):
         fmt = str(arguments.get("output_format", "png"))
         source = self._source_image(arguments)
         size = arguments.get("image_size")
+        factor = float(arguments.get("upscale_factor") or 1)
         if isinstance(size, dict):
             width, height = int(size["width"]), int(size["height"])
         elif source is not None:
-            width, height = source.size
+            width, height = round(source.size[0] * factor), round(source.size[1] * factor)
         else:
             width, height = _DEFAULT_SIZE
         outputs = []
         for index in range(1, int(arguments.get("num_images", 1)) + 1):
             url = f"mock://image/{request_id}/{index}.{fmt}"
-            picture = draw(f"{request_id}/{index}", str(arguments["prompt"]), width, height, source)
+            prompt = str(arguments.get("prompt") or "upscaled")  # an upscaler takes no prompt
+            picture = draw(f"{request_id}/{index}", prompt, width, height, source)
             self._images[url] = encode(picture, fmt)
             name = f"{index}.{fmt}"
             outputs.append(
@@ -141,7 +143,8 @@ class MockProvider(CatalogProvider):
         return outputs
 
     def _source_image(self, arguments: dict[str, Any]) -> Image.Image | None:
-        for url in arguments.get("image_urls") or []:
+        single = arguments.get("image_url")  # an upscaler's one image
+        for url in arguments.get("image_urls") or ([single] if single else []):
             data = self._images.get(url) if url.startswith("mock://") else _from_data_uri(url)
             if data:
                 return Image.open(io.BytesIO(data)).convert("RGB")

@@ -20,8 +20,8 @@ from bot.domain.request import ImageRequest, OptionError, Quality, check_size
 from bot.domain.usd import format_usd, to_micros
 from bot.providers.pricing import PriceTable
 
-JobKind = Literal["generate", "edit"]
-EndpointKind = Literal["generate", "edit", "upscale"]
+JobKind = Literal["generate", "edit", "upscale"]
+EndpointKind = JobKind
 FieldKind = Literal[
     "text", "integer", "number", "boolean", "choice", "image_size", "url", "urls", "loras"
 ]
@@ -34,6 +34,10 @@ IMAGE_SIZE_PRESETS = (
 # The options a person types, in the order help and refusals list them.
 OPTIONS = ("quality", "size", "ar", "res", "n", "format", "seed", "background")
 _MEGAPIXEL = 1024 * 1024
+# An upscale doubles each side; what an edit makes when no size is asked and its inputs' sizes
+# are unknown.
+UPSCALE_FACTOR = 2
+_EDIT_SIZE = (1024, 1024)
 
 
 class InputsOutsideSchema(Exception):
@@ -308,7 +312,8 @@ class ModelProfile:
         if request.loras:
             values["loras"] = [lora.model_dump() for lora in request.loras]
         if kind == "upscale":
-            values = {"factor": 2} | ({"seed": request.seed} if request.seed is not None else {})
+            seed = {"seed": request.seed} if request.seed is not None else {}
+            values = {"factor": UPSCALE_FACTOR} | seed
         schema = self.schema_for(kind)
         fixed = {k: v for k, v in self.fixed.items() if schema.field(k) is not None}
         return fixed | self._mapped(values)
@@ -330,6 +335,24 @@ class ModelProfile:
         if self.price.per == "megapixel" and input_images:
             usd += self.price.usd * input_images * math.ceil(width * height / _MEGAPIXEL)
         return to_micros(usd)
+
+    def estimate_for(
+        self, kind: JobKind, request: ImageRequest, input_sizes: list[tuple[int, int]]
+    ) -> int:
+        """The hold for a request of this kind: an edit without a size makes about the size of
+        its largest input, an upscale that size times the factor (priced by its output alone,
+        as fal prices its upscalers)."""
+        width, height = _EDIT_SIZE if kind == "edit" else self.default_size
+        known = [(w, h) for w, h in input_sizes if w and h]
+        largest = max(known, key=lambda size: size[0] * size[1]) if known else None
+        if kind == "upscale" and largest is not None:
+            width, height = largest[0] * UPSCALE_FACTOR, largest[1] * UPSCALE_FACTOR
+        elif request.size is not None:
+            width, height = request.size.width, request.size.height
+        elif kind == "edit" and largest is not None:
+            width, height = largest
+        inputs = 0 if kind == "upscale" else len(input_sizes)
+        return self.estimate_micros(request, width, height, inputs)
 
     def example_price(self, quality: Quality | None = None) -> str:
         width, height = self.default_size

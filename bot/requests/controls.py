@@ -171,7 +171,10 @@ class Controls:
         request = parse_request(text, default_quality=None, allow_image_pick=True)
         if isinstance(target, EditOfJob):
             job = await self.store.get_job(target.job_id)
-            mine = job is not None and (job.user_id == user_id or target.by_shortcut)
+            anyone = target.by_shortcut or target.image_index is not None
+            mine = job is not None and (job.user_id == user_id or anyone)
+            if target.image_index is not None and request.image_index is None:
+                request = request.model_copy(update={"image_index": target.image_index})
             if job is None or job.thread_ts is None or not mine:
                 log.info("edit dialog refused user=%s job=%s", user_id, target.job_id)
                 return

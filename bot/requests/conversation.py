@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.domain.images import ImageRejected, PreparedImage, prepare_image
 from bot.domain.request import ImageRequest, OptionError
+from bot.jobs.image_offers import result_input
 from bot.requests.grammar import parse_request
 from bot.requests.intake import Intake
 from bot.slack.blockkit import escape
@@ -144,12 +145,7 @@ class Conversation:
             # An edit stays on the model that made the image (intake moves it to the edit
             # model when that one has no edit endpoint).
             request = request.model_copy(update={"model": job.request.model})
-        image = job.images[index - 1]
-        file_id = job.slack_file_ids[index - 1] if index <= len(job.slack_file_ids) else None
-        source = ImageInput(
-            fal_url=image.url, slack_file_id=file_id, name=f"image {index}",
-            width=image.width, height=image.height,
-        )  # fmt: skip
+        source = result_input(job, index)
         await self._submit_edit(who, request, thread_ts, [source], job.id, origin, key)
 
     async def edit_files(

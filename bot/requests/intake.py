@@ -10,7 +10,7 @@ import logging
 
 from bot.config import Settings
 from bot.domain.clock import Clock
-from bot.domain.request import ImageRequest, OptionError, Size
+from bot.domain.request import ImageRequest, OptionError
 from bot.domain.usd import format_usd
 from bot.jobs.runner import Runner, log_state
 from bot.money.budgets import Budgets
@@ -20,9 +20,6 @@ from bot.slack.notifier import Notifier, Requester
 from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused
 
 log = logging.getLogger(__name__)
-
-# What an edit makes when no size is given: about a square, or the shape of its input.
-_EDIT_SIZE = Size(width=1024, height=1024)
 
 
 class Intake:
@@ -52,15 +49,8 @@ class Intake:
     ) -> int:
         """The hold: for an edit without a size, the output follows its largest input."""
         profile = self.provider.catalog.get(request.model)
-        images = [item for item in inputs or [] if not item.is_mask]
-        width, height = profile.default_size
-        if kind == "edit":
-            width, height = _EDIT_SIZE.width, _EDIT_SIZE.height
-        if request.size is not None:
-            width, height = request.size.width, request.size.height
-        elif kind == "edit" and any(i.width and i.height for i in images):
-            width, height = max(((i.width, i.height) for i in images), key=lambda s: s[0] * s[1])
-        return profile.estimate_micros(request, width, height, len(images))
+        sizes = [(item.width, item.height) for item in inputs or [] if not item.is_mask]
+        return profile.estimate_for(kind, request, sizes)
 
     async def submit(
         self,

@@ -175,10 +175,18 @@ class SlackOut:
         raise AssertionError("unreachable")
 
     async def post_job_message(
-        self, channel: str, text: str, blocks: list[Block], *, job_id: str, thread_ts: str | None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block],
+        *,
+        job_id: str,
+        thread_ts: str | None,
+        part: str = "card",
     ) -> str:
-        """Post a card, joining a public channel first when the bot is not in it yet."""
-        metadata = job_metadata(job_id, "card")
+        """Post a job's card (or another `part` of it), joining a public channel first when
+        the bot is not in it yet."""
+        metadata = job_metadata(job_id, part)
         try:
             return await self.post(channel, text, blocks, thread_ts=thread_ts, metadata=metadata)
         except SlackError as exc:
@@ -191,10 +199,11 @@ class SlackOut:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
     async def find_job_message(
-        self, channel: str, job_id: str, *, thread_ts: str | None, oldest: float
+        self, channel: str, job_id: str, *, thread_ts: str | None, oldest: float, part: str = "card"
     ) -> str | None:
-        """The ts of a card this bot posted for the job, if one exists (after a crash)."""
-        return await self._find_post(channel, thread_ts, oldest, job_metadata(job_id, "card"))
+        """The ts of a card (or another `part`) this bot posted for the job, if one exists
+        (after a crash)."""
+        return await self._find_post(channel, thread_ts, oldest, job_metadata(job_id, part))
 
     async def _find_post(
         self, channel: str, thread_ts: str | None, oldest: float, metadata: dict[str, Any]

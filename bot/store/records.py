@@ -28,7 +28,7 @@ class JobState(StrEnum):
 UNFINISHED = (JobState.HELD, JobState.SUBMITTED, JobState.GENERATED)
 FINISHED = (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
 
-JobKind = Literal["generate", "edit"]
+JobKind = Literal["generate", "edit", "upscale"]
 
 
 class ImageInput(BaseModel):

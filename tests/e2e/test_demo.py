@@ -52,11 +52,11 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
         assert said in transcript, said
     # Every card ends with a non-zero amount marked as pretend; so do usage and the report.
     finals = re.findall(r"card: (✅ Done in \d+ s · \$(0\.\d+) \(demo pricing\))", transcript)
-    assert len(finals) == 5 and all(Decimal(amount) > 0 for _, amount in finals)
+    assert len(finals) == 6 and all(Decimal(amount) > 0 for _, amount in finals)
     assert re.search(r"Your image spend in \w+ \d{4} \(demo pricing\)\n +\$0\.[1-9]", transcript)
     assert "Demo pricing: the mock provider billed" in transcript
     images = sorted(out.glob("*.png"))
-    assert len(images) == 5
+    assert len(images) == 6
     for path in images:
         with Image.open(path) as image:
             image.verify()
@@ -78,14 +78,20 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
     assert statuses == [status for status, _ in finals]
     assert "Starting…" not in page and "Generating" not in page
     buttons = re.findall(r'<div class="actions">(.*?)</div>', page)
-    assert [re.findall(r"<button[^>]*>([^<]+)</button>", b) for b in buttons] == [
+    rows = [re.findall(r"<button[^>]*>([^<]+)</button>", b) for b in buttons]
+    # Each card, then the buttons under its image (with their prices where they differ).
+    assert rows[::2] == [
         ["Regenerate", "High quality", "Edit"],
         ["Regenerate", "High quality", "Edit"],
         ["Regenerate", "Edit"],  # the high-quality one has no High quality button
         # The draft offers Final on the final model; its model has no qualities.
         ["Regenerate", "Final: GPT Image 2 · high · ~$0.15", "Edit"],
         ["Regenerate", "Edit"],
+        ["Regenerate", "Edit"],  # bob's upscale of alice's first image
     ]
+    assert all(row[:2] == ["Edit", "More like this"] or row[1].startswith("More like this ·")
+               for row in rows[1::2])  # fmt: skip
+    assert rows[1][2] == "Upscale · ~$0.004" and "upscale of image 1" in page
     assert all(f'<img src="{path.name}"' in page for path in images)
     assert f'<a href="{report.name}">' in page
     # mrkdwn rendered: the prompt quoted, names bold, the budget bar as code, no markup left.
@@ -125,10 +131,10 @@ async def test_a_folder_used_before_starts_clean_and_a_file_is_refused(tmp_path:
     assert first.returncode == again.returncode == 0, again.stderr
     names = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".csv", ".html", ".txt"))
     assert "01-old.png" not in names and "conversation.html" not in names
-    assert "notes.txt" in names and len([n for n in names if n.endswith(".png")]) == 5
+    assert "notes.txt" in names and len([n for n in names if n.endswith(".png")]) == 6
     with sqlite3.connect(out / "imagebot.db") as db:
         prompts = [row[0] for row in db.execute("SELECT prompt FROM jobs")]
-    assert "a teapot" not in prompts and prompts.count("a kettle") == 2
+    assert "a teapot" not in prompts and prompts.count("a kettle") == 3
 
     refused = await demo(tmp_path, "--out", str(out / "notes.txt"))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

@@ -28,6 +28,7 @@ from bot.slack.views.card import (
     status_line,
 )
 from bot.slack.views.home import home_view, team_blocks
+from bot.slack.views.image_actions import ImagePrices, image_actions
 from bot.slack.views.modal import EditOfFiles, EditOfJob, edit_modal
 from bot.slack.views.reports import report_blocks
 from bot.slack.views.usage import recent_line
@@ -174,3 +175,16 @@ def test_usage_and_app_home_are_always_accepted(prompts: list[str], budget: int)
     team = team_blocks(report, budget or None, "November 2026")
     check_view(home_view(mine, team, "F0CHART"), accept_any_file)
     check_view(home_view(mine, []), accept_any_file)
+
+
+@given(st.integers(min_value=1, max_value=6), st.text(min_size=1, max_size=40))
+def test_the_buttons_under_a_result_fit_slack_for_every_number_of_images(
+    images: int, job_id: str
+) -> None:
+    prices = [ImagePrices(more_micros=220_000, upscale_micros=4_000)] * images
+    text, blocks = image_actions(job_id, prices)
+    check_message_blocks(blocks, lambda _: None)
+    values = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert len(values) == 3 * images and all(len(v) <= 2000 for v in values)
+    assert values[-1] == f"{job_id}:{images}" and "Upscale" in str(blocks[-1])
+    assert "<" not in text

@@ -153,9 +153,11 @@ def card(
     """The request card: who asked, what, the settings, the status, and what you can do next.
     The prompt is escaped and quoted before the section is clipped to Slack's limit, so no
     prompt can make Slack refuse the card. `short` leaves out all but who asked and the status."""
+    picked = f" of image {job.request.image_index}" if job.request.image_index else ""
     if job.kind == "edit":
-        picked = f" of image {job.request.image_index}" if job.request.image_index else ""
         headline = f"<@{job.user_id}> asked for an edit{picked}"
+    elif job.kind == "upscale":
+        headline = f"<@{job.user_id}> asked for an upscale{picked}"
     else:
         headline = f"<@{job.user_id}> asked for an image"
     status_text = status_line(status)

@@ -20,10 +20,12 @@ MOST_FILES = 8
 @dataclass(frozen=True)
 class EditOfJob:
     """The result of a job: from its card's Edit button (only its requester may submit), or
-    from the "Edit image" shortcut on its card (`by_shortcut`: anyone may)."""
+    from the "Edit image" shortcut on its card (`by_shortcut`: anyone may), or from the Edit
+    button under one of its images (`image_index`: anyone may, on that image)."""
 
     job_id: str
     by_shortcut: bool = False
+    image_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ def edit_metadata(target: EditTarget) -> str:
         data: dict[str, object] = {"job": target.job_id}
         if target.by_shortcut:
             data["by"] = "shortcut"
+        if target.image_index is not None:
+            data["image"] = target.image_index
     else:
         files = list(target.file_ids[:MOST_FILES])
         data = {"channel": target.channel_id, "thread": target.thread_ts, "files": files}
@@ -56,7 +60,10 @@ def edit_modal(target: EditTarget, *, image_count: int = 1) -> Block:
         "Options such as --quality high --size square, a model (--model seedream) or a style"
         " (--style brand): /image models and /image styles list them"
     )
-    if image_count > 1:
+    picked = target.image_index if isinstance(target, EditOfJob) else None
+    if picked is not None and image_count > 1:
+        hint += f"; this edits image {picked} of {image_count}"
+    elif image_count > 1:
         hint += f"; #2 picks image 2 of {image_count}"
     instruction = text_input(
         EDIT_INPUT, multiline=True, min_length=2, max_length=3000, placeholder="make the sky navy"

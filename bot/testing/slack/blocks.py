@@ -73,6 +73,21 @@ def check_message_blocks(blocks: Any, files: FileRule) -> None:
     if len(blocks) > MESSAGE_BLOCKS:
         raise BlockError(f"no more than {MESSAGE_BLOCKS} items allowed [json-pointer:/blocks]")
     _check_blocks(blocks, files)
+    _check_action_ids(blocks)
+
+
+def _check_action_ids(blocks: list[Any]) -> None:
+    """Slack asks an element's `action_id` to be unique among the action_ids of its block
+    (docs.slack.dev/reference/block-kit/block-elements/button-element); the stand-in holds a
+    message to the stricter reading, unique in the whole message, so a press names one button."""
+    seen: set[str] = set()
+    for index, block in enumerate(blocks):
+        for element, path in _elements(block, f"/blocks/{index}"):
+            action_id = element.get("action_id")
+            if isinstance(action_id, str):
+                if action_id in seen:
+                    raise BlockError(f"duplicate action_id [json-pointer:{path}/action_id]")
+                seen.add(action_id)
 
 
 def check_view(view: Any, files: FileRule) -> None:
