@@ -33,6 +33,7 @@ from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
 from bot.requests.image_actions import ImageActions
 from bot.requests.intake import Intake
+from bot.requests.workflow import WorkflowStep
 from bot.slack.admins import Admins
 from bot.slack.client import SlackError, SlackOut, make_client
 from bot.slack.notifier import Notifier
@@ -56,6 +57,7 @@ class Services:
     conversation: Conversation
     controls: Controls
     image_actions: ImageActions
+    workflow: WorkflowStep
     admins: Admins
     budgets: Budgets
     spend: Spend
@@ -163,12 +165,13 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     conversation = Conversation(settings, store, intake, notifier, slack)
     controls = Controls(settings, store, intake, conversation, runner, admins, notifier, slack)
     image_actions = ImageActions(store, intake, notifier, slack)
+    workflow = WorkflowStep(store, intake, slack, settings.job_deadline_seconds)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
     home = Home(spend, budgets, admins, store, slack)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
-        image_actions, admins, budgets, spend, admin, home, maintenance,
+        image_actions, workflow, admins, budgets, spend, admin, home, maintenance,
     )  # fmt: skip
 
 
@@ -211,6 +214,7 @@ def register_handlers(app: AsyncApp, services: Services) -> handlers.Registered:
         admin=services.admin,
         app_home=services.home,
         notifier=services.notifier,
+        workflow=services.workflow,
     )
 
 

@@ -6,6 +6,7 @@ services it uses, and every Slack payload is read in handlers/payloads.py.
 - actions: the buttons on cards and under each image, the Edit dialog, the "Edit image"
   message shortcut
 - home: the App Home tab (`app_home_opened`)
+- functions: the Workflow Builder step "Generate an image" (`function_executed`)
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
 from bot.requests.image_actions import ImageActions
 from bot.requests.intake import Intake
+from bot.requests.workflow import WorkflowStep
 from bot.slack.notifier import Notifier
-from handlers import actions, commands, home, messages
+from handlers import actions, commands, functions, home, messages
 from handlers.inflight import InFlight
 from handlers.registrar import Registered, Registrar
 
@@ -41,10 +43,12 @@ def register(
     admin: AdminCommand,
     app_home: Home,
     notifier: Notifier,
+    workflow: WorkflowStep,
 ) -> Registered:
     on = Registrar(app, inflight)
     commands.register(on, intake, spend, admin, notifier, default_quality)
     messages.register(on, conversation)
     actions.register(on, controls, image_actions)
     home.register(on, app_home)
+    functions.register(on, workflow)
     return on.registered

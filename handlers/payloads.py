@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.requests.controls import Click
 from bot.requests.conversation import IncomingMessage
+from bot.requests.workflow import StepRun
 from bot.slack.files import SharedFile
 from bot.slack.notifier import Requester
 from bot.slack.views.modal import (
@@ -178,3 +179,21 @@ def edit_target(view: JSON) -> EditTarget | None:
     if isinstance(channel, str) and isinstance(thread, str) and isinstance(listed, list):
         return EditOfFiles(channel, thread, tuple(str(file_id) for file_id in listed))
     return None
+
+
+# --- Workflow Builder ----------------------------------------------------------------------
+
+
+def step_run(event: JSON, team_id: str) -> StepRun:
+    """A run of the "Generate an image" step: the `function_executed` event's inputs as the
+    manifest declares them (a `user_context` is `{id, secret}`: Slack's docs, user_context type)."""
+    inputs = event.get("inputs") or {}
+    user = inputs.get("user")
+    return StepRun(
+        execution_id=str(event.get("function_execution_id") or ""),
+        user_id=str(user.get("id") or "") if isinstance(user, dict) else "",
+        channel_id=str(inputs.get("channel") or ""),
+        team_id=team_id,
+        prompt=str(inputs.get("prompt") or ""),
+        choice=str(inputs.get("model") or ""),
+    )

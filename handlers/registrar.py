@@ -22,6 +22,7 @@ class Registered:
     events: set[str] = field(default_factory=set)
     actions: set[str] = field(default_factory=set)
     views: set[str] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
 
 
 class Registrar:
@@ -57,6 +58,13 @@ class Registrar:
         """One action id, or a pattern for a family of them (one per image of a result)."""
         self.registered.actions.add(action_id if isinstance(action_id, str) else action_id.pattern)
         self.app.action(action_id)(self._tracked(listener))
+
+    def function(self, callback_id: str, listener: Listener) -> None:
+        """A custom step for Workflow Builder: Slack sends its runs as `function_executed`
+        events (Bolt acknowledges them at once)."""
+        self.registered.functions.add(callback_id)
+        self.registered.events.add("function_executed")
+        self.app.function(callback_id)(self._tracked(listener))
 
     def view(self, callback_id: str, listener: Listener) -> None:
         self.registered.views.add(callback_id)

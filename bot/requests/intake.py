@@ -22,6 +22,15 @@ from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refuse
 log = logging.getLogger(__name__)
 
 
+class NotAdmitted(Exception):
+    """Why a request was not admitted, in words for the person (a budget's refusal too)."""
+
+    def __init__(self, message: str, refused: Refused | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.refused = refused
+
+
 class Intake:
     def __init__(
         self,
@@ -66,16 +75,34 @@ class Intake:
     ) -> Admission | None:
         """Admit and start a job, or tell the person why not. None when refused by policy
         or because the model cannot do what was asked (nothing is held or sent then)."""
+        try:
+            return await self.admit(
+                who, request, kind=kind, origin=origin, thread_ts=thread_ts, inputs=inputs,
+                parent_job_id=parent_job_id, source_key=source_key,
+            )  # fmt: skip
+        except NotAdmitted as exc:
+            await self.notifier.tell(who, exc.message)
+            return exc.refused
+
+    async def admit(
+        self,
+        who: Requester,
+        request: ImageRequest,
+        *,
+        kind: JobKind = "generate",
+        origin: str,
+        thread_ts: str | None = None,
+        inputs: list[ImageInput] | None = None,
+        parent_job_id: str | None = None,
+        source_key: str | None = None,
+    ) -> Admitted | Duplicate:
+        """Admit and start a job; NotAdmitted says why not (nothing is held or sent then)."""
         if not self.channel_allowed(who.channel_id):
-            await self.notifier.tell(
-                who, "Image requests aren't enabled in this channel. Ask an admin."
-            )
-            return None
+            raise NotAdmitted("Image requests aren't enabled in this channel. Ask an admin.")
         try:
             profile, request = await self.models.settle(request, kind, who.channel_id)
         except OptionError as exc:
-            await self.notifier.tell(who, exc.message)
-            return None
+            raise NotAdmitted(exc.message) from None
         inputs = inputs or []
         endpoint = profile.endpoint_for(kind)
         new = NewJob(
@@ -86,18 +113,14 @@ class Intake:
             parent_job_id=parent_job_id, source_key=source_key,
         )  # fmt: skip
         admission = await self.budgets.admit(new)
+        if isinstance(admission, Refused):
+            raise NotAdmitted(self.refusal_text(admission), admission)
         if isinstance(admission, Admitted):
             log_state(
-                self.clock(),
-                admission.job,
-                "held",
-                origin=origin,
-                estimate=new.estimate_micros,
+                self.clock(), admission.job, "held", origin=origin, estimate=new.estimate_micros
             )
             self.runner.launch(admission.job.id)
-        elif isinstance(admission, Refused):
-            await self.notifier.tell(who, self.refusal_text(admission))
-        elif isinstance(admission, Duplicate):
+        else:
             log.info("duplicate delivery ignored key=%s job=%s", source_key, admission.job_id)
         return admission
 

@@ -360,6 +360,11 @@ class SlackOut:
         """What Slack says of a file now (its download URL among it); None if it says nothing."""
         return SharedFile.from_slack(await self._file_info(file_id))
 
+    async def file_permalink(self, file_id: str) -> str | None:
+        """The link to a file as Slack shows it (files.info's `permalink`)."""
+        link = (await self._file_info(file_id)).get("permalink")
+        return str(link) if link else None
+
     async def _file_info(self, file_id: str) -> dict[str, Any]:
         data = await self._call("files.info", file=file_id)
         info = data.get("file")

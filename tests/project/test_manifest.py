@@ -14,9 +14,18 @@ from bot.app import open_services, register_handlers
 from bot.config import Settings
 from bot.domain.periods import PERIOD_HELP
 from bot.money.admin import ADMIN_HELP
+from bot.requests.workflow import StepRun
 from bot.store.ledger import GROUPINGS
+from handlers.payloads import step_run
 
 ROOT = Path(__file__).parent.parent.parent
+# The "Generate an image" step's inputs, as handlers/payloads.py reads them.
+STEP_INPUTS = {
+    "prompt": "string",
+    "model": "string",
+    "channel": "slack#/types/channel_id",
+    "user": "slack#/types/user_context",
+}
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 # Bot scopes per Web API method, from each method's page in Slack's API reference.
 METHOD_SCOPES: dict[str, set[str]] = {
@@ -53,6 +62,7 @@ EVENT_SCOPES = {
     "message.im": {"im:history"},
     "message.mpim": {"mpim:history"},
     "app_home_opened": set(),
+    "function_executed": set(),  # a custom step's runs need no scope (Slack's event reference)
 }
 _FAMILIES = (
     "auth|chat|conversations|files|users|views|reactions|apps|team|pins|bookmarks|usergroups"
@@ -106,6 +116,23 @@ async def test_events_interactivity_and_home_are_declared(tmp_path: Path) -> Non
         "app_home_opened" in found.events
     )
     assert settings["socket_mode_enabled"] is True
+
+
+async def test_custom_steps_match_both_ways_with_the_inputs_the_handler_reads(
+    tmp_path: Path,
+) -> None:
+    found = await registered(tmp_path)
+    functions = MANIFEST.get("functions") or {}
+    assert set(functions) == found.functions == {"generate_image"}
+    step = functions["generate_image"]
+    inputs = step["input_parameters"]
+    assert set(inputs) == set(STEP_INPUTS)
+    assert {name: spec["type"] for name, spec in inputs.items()} == STEP_INPUTS
+    assert set(step["output_parameters"]) == {"permalink"}
+    assert MANIFEST["settings"]["org_deploy_enabled"] is True  # custom steps need org-ready apps
+    event = {"function_execution_id": "Fx1", "inputs": {
+        "prompt": "a kite", "model": "seedream", "channel": "C1", "user": {"id": "U1"}}}  # fmt: skip
+    assert step_run(event, "T1") == StepRun("Fx1", "U1", "C1", "T1", "a kite", "seedream")
 
 
 def test_every_method_the_code_calls_has_known_scopes() -> None:

@@ -574,3 +574,45 @@ async def test_a_response_url_takes_five_answers_within_thirty_minutes(
         async with session.post(late, json=body) as res:
             assert (res.status, await res.text()) == (404, "expired_url")
     assert statuses == [(200, "ok")] * 5 + [(404, "used_url")]
+
+
+async def test_a_custom_step_run_ends_once_and_only_with_its_own_workflow_token(
+    standin: SlackStandIn, client: AsyncWebClient
+) -> None:
+    step = {"output_parameters": [{"name": "permalink", "type": "string", "is_required": True}]}
+    event = standin.function_executed("generate_image", {"prompt": "a kite"}, step, "A0APP")
+    execution, token = event["function_execution_id"], event["bot_access_token"]
+    assert token.startswith("xwfp-") and event["function"]["callback_id"] == "generate_image"
+    workflow = AsyncWebClient(token=token, base_url=standin.api_url)
+
+    # The app's bot token is not the run's token.
+    assert (
+        await api_error(
+            client.functions_completeSuccess(function_execution_id=execution, outputs={})
+        )
+        == "invalid_auth"
+    )
+    assert (
+        await api_error(
+            workflow.functions_completeSuccess(function_execution_id="Fx0NONE", outputs={})
+        )
+        == "function_execution_not_found"
+    )
+    for outputs in ({}, {"permalink": 3}, {"permalink": "x", "other": "y"}):
+        assert (
+            await api_error(
+                workflow.functions_completeSuccess(function_execution_id=execution, outputs=outputs)
+            )
+            == "parameter_validation_failed"
+        )
+    await workflow.functions_completeSuccess(
+        function_execution_id=execution, outputs={"permalink": "https://x"}
+    )
+    assert (
+        await api_error(
+            workflow.functions_completeError(function_execution_id=execution, error="late")
+        )
+        == "execution_not_in_running_state"
+    )
+    (run,) = standin.function_runs
+    assert run.state == "completed" and run.outputs == {"permalink": "https://x"}

@@ -126,6 +126,14 @@ class SlackDriver:
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         return await self.post(body, "application/json", headers)
 
+    async def run_step(
+        self, callback_id: str, inputs: dict[str, Any], function: dict[str, Any]
+    ) -> tuple[Reply, str]:
+        """Workflow Builder runs a custom step: Slack sends `function_executed` (with the run's
+        workflow token) as an Events API delivery. The run's execution id comes back too."""
+        event = self.slack.function_executed(callback_id, inputs, function, APP_ID)
+        return await self.event(event), str(event["function_execution_id"])
+
     async def interaction(self, payload: dict[str, Any]) -> Reply:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.post(body, "application/x-www-form-urlencoded")

@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 JSONDict = dict[str, Any]
 
 #: Arguments Slack accepts as JSON-encoded strings; recorded decoded for convenience.
-JSON_STRING_ARGS = ("blocks", "files", "metadata", "view", "attachments")
+# Form arguments Slack reads as JSON (slack-sdk sends `outputs` of functions.completeSuccess
+# as a JSON string in a form, web/async_client.py).
+JSON_STRING_ARGS = ("blocks", "files", "metadata", "view", "attachments", "outputs")
 
 
 class SlackError(Exception):
@@ -298,7 +300,7 @@ class IdMint:
 
 
 def decode_json_args(args: JSONDict) -> JSONDict:
-    """Decode JSON-string arguments (blocks, files, metadata, view, attachments)."""
+    """Decode JSON-string arguments (blocks, files, metadata, view, attachments, outputs)."""
     out = dict(args)
     for key in JSON_STRING_ARGS:
         value = out.get(key)

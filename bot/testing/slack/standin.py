@@ -29,6 +29,7 @@ from aiohttp import web
 
 from bot.testing.loop_thread import LoopThread
 from bot.testing.slack.faults import FaultInjection
+from bot.testing.slack.functions import FUNCTION_METHODS, FunctionRun, FunctionRuns
 from bot.testing.slack.hosting import FileHosting, ResponseUrl
 from bot.testing.slack.methods import METHODS
 from bot.testing.slack.models import (
@@ -96,6 +97,7 @@ class SlackStandIn(WorkspaceSetup, FaultInjection, FileHosting):
         self._downloads: list[Download] = []
         self._faults: list[Fault] = []
         self._response_keys: dict[str, ResponseUrl] = {}
+        self._functions = FunctionRuns()
         self._sharing = 0
         self._runner: web.AppRunner | None = None
         self._thread = LoopThread("slack-standin")
@@ -171,6 +173,19 @@ class SlackStandIn(WorkspaceSetup, FaultInjection, FileHosting):
         """A fresh trigger id for views.open; usable once, within ``ttl`` seconds (as Slack)."""
         with self._lock:
             return self._ws.mint_trigger(ttl)
+
+    def function_executed(
+        self, callback_id: str, inputs: JSONDict, function: JSONDict, app_id: str
+    ) -> JSONDict:
+        """Start a run of a custom step; the `function_executed` event to deliver for it
+        (bot.testing.slack.functions)."""
+        with self._lock:
+            return self._functions.start(callback_id, inputs, function, app_id)
+
+    @property
+    def function_runs(self) -> list[FunctionRun]:
+        with self._lock:
+            return [dataclasses.replace(run) for run in self._functions.runs.values()]
 
     def response_url(self, key: str | None = None) -> str:
         key = key or secrets.token_hex(12)
@@ -275,6 +290,7 @@ class SlackStandIn(WorkspaceSetup, FaultInjection, FileHosting):
             self._downloads.clear()
             self._faults.clear()
             self._response_keys.clear()
+            self._functions.runs.clear()
 
     # ----- HTTP: Web API methods
 
@@ -329,6 +345,8 @@ class SlackStandIn(WorkspaceSetup, FaultInjection, FileHosting):
             if token != self.app_token:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
             return 200, {"ok": True, "url": self.base_url.replace("http", "ws", 1) + "/socket"}, {}
+        if method in FUNCTION_METHODS:  # called with a run's workflow token, not the bot's
+            return self._functions.answer(method, args, token)
         handler = METHODS.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
