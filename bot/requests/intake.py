@@ -7,6 +7,7 @@ privately through the notifier.
 from __future__ import annotations
 
 import logging
+from typing import Required, TypedDict, Unpack
 
 from bot.config import Settings
 from bot.domain.clock import Clock
@@ -20,6 +21,19 @@ from bot.slack.notifier import Notifier, Requester
 from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused
 
 log = logging.getLogger(__name__)
+
+
+class Placement(TypedDict, total=False):
+    """What a request is and where its job goes: its kind, where it came from (`origin`:
+    command, reply, button, workflow…), the thread, its input images, the job it follows, and
+    the key of the Slack delivery it answers (the same key is admitted once)."""
+
+    kind: JobKind
+    origin: Required[str]
+    thread_ts: str | None
+    inputs: list[ImageInput] | None
+    parent_job_id: str | None
+    source_key: str | None
 
 
 class NotAdmitted(Exception):
@@ -62,55 +76,35 @@ class Intake:
         return profile.estimate_for(kind, request, sizes)
 
     async def submit(
-        self,
-        who: Requester,
-        request: ImageRequest,
-        *,
-        kind: JobKind = "generate",
-        origin: str,
-        thread_ts: str | None = None,
-        inputs: list[ImageInput] | None = None,
-        parent_job_id: str | None = None,
-        source_key: str | None = None,
+        self, who: Requester, request: ImageRequest, **placed: Unpack[Placement]
     ) -> Admission | None:
         """Admit and start a job, or tell the person why not. None when refused by policy
         or because the model cannot do what was asked (nothing is held or sent then)."""
         try:
-            return await self.admit(
-                who, request, kind=kind, origin=origin, thread_ts=thread_ts, inputs=inputs,
-                parent_job_id=parent_job_id, source_key=source_key,
-            )  # fmt: skip
+            return await self.admit(who, request, **placed)
         except NotAdmitted as exc:
             await self.notifier.tell(who, exc.message)
             return exc.refused
 
     async def admit(
-        self,
-        who: Requester,
-        request: ImageRequest,
-        *,
-        kind: JobKind = "generate",
-        origin: str,
-        thread_ts: str | None = None,
-        inputs: list[ImageInput] | None = None,
-        parent_job_id: str | None = None,
-        source_key: str | None = None,
+        self, who: Requester, request: ImageRequest, **placed: Unpack[Placement]
     ) -> Admitted | Duplicate:
         """Admit and start a job; NotAdmitted says why not (nothing is held or sent then)."""
+        kind, origin = placed.get("kind", "generate"), placed["origin"]
         if not self.channel_allowed(who.channel_id):
             raise NotAdmitted("Image requests aren't enabled in this channel. Ask an admin.")
         try:
             profile, request = await self.models.settle(request, kind, who.channel_id)
         except OptionError as exc:
             raise NotAdmitted(exc.message) from None
-        inputs = inputs or []
+        inputs = placed.get("inputs") or []
         endpoint = profile.endpoint_for(kind)
         new = NewJob(
             user_id=who.user_id, team_id=who.team_id, channel_id=who.channel_id,
-            thread_ts=thread_ts, response_url=who.response_url, kind=kind, origin=origin,
-            request=request, endpoint_id=endpoint, model=endpoint,
+            thread_ts=placed.get("thread_ts"), response_url=who.response_url, kind=kind,
+            origin=origin, request=request, endpoint_id=endpoint, model=endpoint,
             estimate_micros=self.estimate_micros(kind, request, inputs), inputs=inputs,
-            parent_job_id=parent_job_id, source_key=source_key,
+            parent_job_id=placed.get("parent_job_id"), source_key=placed.get("source_key"),
         )  # fmt: skip
         admission = await self.budgets.admit(new)
         if isinstance(admission, Refused):
@@ -121,7 +115,7 @@ class Intake:
             )
             self.runner.launch(admission.job.id)
         else:
-            log.info("duplicate delivery ignored key=%s job=%s", source_key, admission.job_id)
+            log.info("duplicate delivery ignored key=%s job=%s", new.source_key, admission.job_id)
         return admission
 
     def refusal_text(self, refused: Refused) -> str:
