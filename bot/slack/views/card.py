@@ -131,7 +131,9 @@ class ModelNote:
 
 def request_summary(job: Job, model: ModelNote | None = None) -> str:
     request = job.request
-    if request.size is not None:
+    if job.kind == "upscale":
+        size = "upscaled"
+    elif request.size is not None:
         size = str(request.size)
     else:
         size = " ".join(filter(None, [request.aspect_ratio, request.resolution])) or "default size"
