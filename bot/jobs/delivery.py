@@ -179,7 +179,7 @@ class Delivery:
         catalog = self.provider.catalog
         found = []
         for index in range(1, len(job.images) + 1):
-            more = more_like_this(job, index).estimate_micros(catalog)
+            more = more_like_this(catalog, job, index).estimate_micros(catalog)
             larger = upscale(catalog, job, index)
             found.append(
                 ImagePrices(

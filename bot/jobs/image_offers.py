@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.domain.request import ImageRequest, OptionError
 from bot.providers.catalog import Catalog
-from bot.providers.profiles import JobKind
+from bot.providers.profiles import JobKind, ModelProfile
 from bot.store.records import ImageInput, Job
 
 
@@ -31,8 +31,6 @@ class ImageOffer:
             profile = catalog.get(self.request.model)
         except OptionError:
             return None
-        if self.kind == "edit" and not profile.has("edit"):
-            profile = catalog.role("edit")
         sizes = [(item.width, item.height) for item in self.inputs]
         return profile.estimate_for(self.kind, self.request, sizes)
 
@@ -48,10 +46,30 @@ def result_input(job: Job, index: int) -> ImageInput:
     )  # fmt: skip
 
 
-def more_like_this(job: Job, index: int) -> ImageOffer:
-    """The same prompt and settings, with image `index` as the reference."""
-    request = job.request.model_copy(update={"image_index": index})
+def more_like_this(catalog: Catalog, job: Job, index: int) -> ImageOffer:
+    """The same prompt and settings, with image `index` as the reference. A style's words are
+    already in the prompt, so the style is not applied twice. A model without an edit endpoint
+    hands over to the catalog's edit model with what that model takes (the prompt, the number
+    of images, a size or format it accepts), not options it would refuse (a seed, LoRA)."""
+    request = job.request.model_copy(update={"image_index": index, "style": None})
+    profile = catalog.profiles.get(request.model)
+    if profile is None or not profile.has("edit"):
+        request = _on_edit_model(catalog.role("edit"), request)
     return ImageOffer("edit", request, [result_input(job, index)])
+
+
+def _on_edit_model(edit: ModelProfile, request: ImageRequest) -> ImageRequest:
+    keep: dict[str, object] = {
+        "prompt": request.prompt, "model": edit.name, "n": min(request.n, edit.max_images),
+        "image_index": request.image_index,
+    }  # fmt: skip
+    if edit.sizing == "image_size":
+        keep["size"] = request.size
+    if request.output_format in edit.choices("format"):
+        keep["output_format"] = request.output_format
+    # A fresh request, so that nothing the other model took comes along (the prompt is set
+    # after, as retention may have blanked it).
+    return ImageRequest(prompt="an edit", model=edit.name).model_copy(update=keep)
 
 
 def upscale(catalog: Catalog, job: Job, index: int) -> ImageOffer | None:

@@ -45,7 +45,7 @@ class ImageActions:
     async def more_like_this(self, click: Click, index: int) -> None:
         job = await self._image_of(click, index)
         if job is not None and await self._first_press(click, "more", index):
-            await self._run(click, job, more_like_this(job, index))
+            await self._run(click, job, more_like_this(self.intake.provider.catalog, job, index))
 
     async def upscale(self, click: Click, index: int) -> None:
         job = await self._image_of(click, index)
