@@ -1,10 +1,12 @@
 """Slack's payloads read into the bot's typed values: the one place handlers look inside what
 Slack sends (commands, message events and their files, button presses, the message shortcut,
-the Edit dialog and the metadata it carries). bot/ never sees Slack's JSON.
+the Edit dialog and the metadata it carries, runs of the Workflow Builder step). bot/ never
+sees Slack's JSON.
 
-Shapes: Slack's reference for slash commands, the Events API (`message`, `app_mention`), and
-interactivity payloads (`block_actions`, `message_action`, `view_submission`); real examples
-are in tests/contract/payloads.py.
+Shapes: Slack's reference for slash commands, the Events API (`message`, `app_mention`,
+`function_executed`: bolt-python's fixture in tests/scenario_tests_async/test_function.py),
+and interactivity payloads (`block_actions`, `message_action`, `view_submission`); real
+examples are in tests/contract/payloads.py.
 """
 
 from __future__ import annotations
