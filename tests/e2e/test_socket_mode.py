@@ -22,8 +22,9 @@ from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env
 from bot.testing.process import wait_until
-from bot.testing.slack.driver import SlackDriver
+from bot.testing.slack.driver import APP_ID, SlackDriver
 from bot.testing.slack.standin import SlackStandIn
+from tests.e2e.test_workflow_step import STEP
 
 
 @pytest.fixture
@@ -106,3 +107,21 @@ async def test_imagebot_run_uses_socket_mode_when_the_app_token_is_set(
         await wait_until(lambda: proc.poll() is not None, 30, what="the bot to exit")
     assert proc.returncode == 0
     assert time.monotonic() - started < 10
+
+
+async def test_a_workflow_step_run_over_the_socket_completes_with_the_image_link(
+    server: BotServer, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    inputs = {"prompt": "a lantern", "channel": "C0GENERAL", "user": {"id": "U0BOB"}}
+    event = slack.function_executed("generate_image", inputs, STEP, APP_ID)
+    envelope = SlackDriver("http://unused", "unused", slack).event_body(event)
+
+    sent = await slack.socket.send("events_api", json.loads(envelope))
+
+    assert sent.ack is not None
+    (run,) = await slack.wait_for(
+        lambda: [r for r in slack.function_runs if r.state != "running"], timeout=30
+    )
+    assert run.state == "completed" and run.outputs is not None
+    (image,) = [f for f in slack.files if f["permalink"] == run.outputs["permalink"]]
+    assert image["user"] == slack.bot_user_id
