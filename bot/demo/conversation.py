@@ -23,7 +23,12 @@ from typing import Any, TextIO
 from bot.demo.page import Entry, emoji, page
 from bot.domain.clock import system_clock
 from bot.slack.views.card import ACTION_FINAL, ACTION_HIGH_QUALITY
-from bot.slack.views.image_actions import ACTION_IMAGE_UPSCALE, action_id, action_value
+from bot.slack.views.image_actions import (
+    ACTION_IMAGE_UPSCALE,
+    IMAGE_ACTIONS,
+    action_id,
+    action_value,
+)
 from bot.store import Job, JobState
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.driver import Reply
@@ -174,12 +179,25 @@ def _plain(message: dict[str, Any]) -> str:
         for element in block.get("elements", []) if isinstance(block, dict) else []:
             if isinstance(element, dict) and isinstance(element.get("text"), str):
                 parts.append(element["text"])
+        parts.extend(_image_buttons(block))
     text = emoji("\n".join(parts) if parts else str(message.get("text", "")))
     for mark, plain in (("*", ""), ("`", ""), ("&gt;", ">"), ("&lt;", "<"), ("&amp;", "&")):
         text = text.replace(mark, plain)
     for user, name in PEOPLE.items():
         text = text.replace(f"<@{user}>", f"@{name}")
     return text
+
+
+def _image_buttons(block: Any) -> list[str]:
+    """The buttons under a result's images, as one line of labels."""
+    if not isinstance(block, dict) or block.get("type") != "actions":
+        return []
+    labels = [
+        f"[{element['text']['text']}]"
+        for element in block.get("elements", [])
+        if str(element.get("action_id", "")).startswith(IMAGE_ACTIONS)
+    ]
+    return [" ".join(labels)] if labels else []
 
 
 class Demo:
