@@ -92,6 +92,8 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
     assert all(row[:2] == ["Edit", "More like this"] or row[1].startswith("More like this ·")
                for row in rows[1::2])  # fmt: skip
     assert rows[1][2] == "Upscale · ~$0.004" and "upscale of image 1" in page
+    assert "[Edit] [More like this · ~$0.07] [Upscale · ~$0.004]" in transcript
+    assert "@bob asked for an upscale of image 1" in transcript
     assert all(f'<img src="{path.name}"' in page for path in images)
     assert f'<a href="{report.name}">' in page
     # mrkdwn rendered: the prompt quoted, names bold, the budget bar as code, no markup left.
