@@ -124,6 +124,10 @@ class ImageRequest(BaseModel):
     prompt: str = Field(min_length=MIN_PROMPT_CHARS, max_length=MAX_PROMPT_CHARS)
     model: str = "gpt-image-2"
     style: str | None = None
+    # The style's words, LoRAs and defaults are in the request already: one sent again
+    # (Regenerate, High quality, More like this) keeps the style's name for its card and the
+    # spend report, and is not styled a second time.
+    styled: bool = False
     # Asked with `--draft`: made on the draft model, its card offers the final model.
     draft: bool = False
     quality: Quality | None = None

@@ -47,11 +47,11 @@ def result_input(job: Job, index: int) -> ImageInput:
 
 
 def more_like_this(catalog: Catalog, job: Job, index: int) -> ImageOffer:
-    """The same prompt and settings, with image `index` as the reference. A style's words are
-    already in the prompt, so the style is not applied twice. A model without an edit endpoint
-    hands over to the catalog's edit model with what that model takes (the prompt, the number
-    of images, a size or format it accepts), not options it would refuse (a seed, LoRA)."""
-    request = job.request.model_copy(update={"image_index": index, "style": None})
+    """The same prompt and settings (a style's words in it once: the request was settled),
+    with image `index` as the reference. A model without an edit endpoint hands over to the
+    catalog's edit model with what that model takes (the prompt, the number of images, a size
+    or format it accepts), not options it would refuse (a seed, LoRA, the style's model)."""
+    request = job.request.model_copy(update={"image_index": index})
     profile = catalog.profiles.get(request.model)
     if profile is None or not profile.has("edit"):
         request = _on_edit_model(catalog.role("edit"), request)

@@ -66,7 +66,7 @@ class Models:
         """The request on its model with that model's defaults (and its style's); OptionError
         when the model is denied or does not take what was asked."""
         settings = await self.store.model_settings()
-        style = await self.style(request.style) if request.style else None
+        style = await self.style(request.style) if request.style and not request.styled else None
         if style is not None:
             if request.model and request.model != style.model:
                 raise OptionError(
@@ -101,7 +101,9 @@ class Models:
 
     def _styled(self, request: ImageRequest, style: Style) -> ImageRequest:
         prompt = " ".join(part for part in (style.prefix, request.prompt, style.suffix) if part)
-        update: dict[str, object] = {"model": style.model, "prompt": prompt, "loras": style.loras}
+        update: dict[str, object] = {
+            "model": style.model, "prompt": prompt, "loras": style.loras, "styled": True,
+        }  # fmt: skip
         if style.defaults:
             defaults = parse_request(f"style defaults {style.defaults}", default_quality=None)
             for key in ("quality", "size", "aspect_ratio", "resolution", "output_format", "seed"):

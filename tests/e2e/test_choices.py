@@ -1,5 +1,6 @@
-"""Choosing models: workspace and channel defaults, allow and deny, styles with LoRA adapters,
-`--draft` then Final, `/image models`, and an operator's models file."""
+"""Choosing models: workspace and channel defaults, allow and deny, styles with LoRA adapters
+(a styled request sent again by a button carries the style's words once), `--draft` then Final,
+`/image models`, and an operator's models file."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ import pytest
 
 from bot.domain.periods import date_range
 from bot.domain.usd import to_micros
-from bot.slack.views.card import ACTION_FINAL
+from bot.slack.views.card import ACTION_FINAL, ACTION_HIGH_QUALITY, ACTION_REGENERATE
+from bot.slack.views.image_actions import ACTION_IMAGE_MORE
 from bot.store import JobState
 from bot.testing.fal.models import UNIT_PRICES
 from bot.testing.fal.standin import FalBehaviour, FalRecord, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
+from tests.e2e.test_image_actions import buttons_under, press
 from tests.e2e.test_start import failed_start
-from tests.helpers import free_port
+from tests.helpers import card_of, free_port
 
 ADMIN = "U0ADMIN"
 UTC_ZONE = ZoneInfo("UTC")
@@ -144,6 +147,60 @@ async def test_a_lora_on_a_model_without_loras_is_refused_when_the_style_is_adde
     told = await admin_says(bot, slack, f"style add brand --model seedream --lora {LORA}")
     assert "Seedream 4.5 takes no LoRA adapters" in told
     assert await bot.store.styles() == []
+
+
+async def test_regenerate_sends_a_styled_request_exactly_as_the_first_and_reports_its_style(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    await admin_says(
+        bot, slack,
+        f'style add brand --model flux-lora --lora <{LORA}>:0.8 --prefix "Acme brand:"'
+        ' --suffix "in flat colours"',
+    )  # fmt: skip
+    first = await bot.delivered("a fox --style brand")
+
+    await bot.driver.press(ACTION_REGENERATE, first.id, message_ts=first.card_ts or "")
+    again = (await bot.finished(2))[1]
+
+    asked, regenerated = fal.submits_for("fal-ai/flux-lora")
+    assert asked.arguments["prompt"] == "Acme brand: a fox in flat colours"
+    assert asked.arguments["loras"] == [{"path": LORA, "scale": 0.8}]
+    assert regenerated.arguments == asked.arguments
+    assert again.state == JobState.DELIVERED and again.request.style == "brand"
+    assert "style brand" in card_of(slack, again)
+    period = date_range(date(2000, 1, 1), date(2100, 1, 1), UTC_ZONE)
+    by_style = await bot.store.report(period, "style", UTC_ZONE)
+    assert [(row.group, row.jobs) for row in by_style.rows] == [("brand", 2)]
+
+
+async def test_high_quality_more_like_this_and_final_send_a_styled_prompt_once(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    await admin_says(
+        bot, slack, 'style add poster --model gpt-image-2 --prefix "Poster:" --quality low'
+    )
+    first = await bot.delivered("a kite --style poster")
+    card = first.card_ts or ""
+
+    await bot.driver.press(ACTION_HIGH_QUALITY, first.id, message_ts=card)
+    await bot.finished(2)
+    await press(bot, buttons_under(slack, first), ACTION_IMAGE_MORE, 1)
+    await bot.finished(3)
+    await bot.driver.command("/image", "a kite --style poster --draft")
+    draft = (await bot.finished(4))[3]
+    await bot.driver.press(ACTION_FINAL, draft.id, message_ts=draft.card_ts or "")
+    await bot.finished(5)
+
+    sent = [
+        (r.endpoint_id, r.arguments["prompt"], r.arguments.get("quality")) for r in fal.requests
+    ]
+    assert sent == [
+        ("openai/gpt-image-2", "Poster: a kite", "low"),
+        ("openai/gpt-image-2", "Poster: a kite", "high"),
+        ("openai/gpt-image-2/edit", "Poster: a kite", "low"),
+        ("openai/gpt-image-2", "Poster: a kite", "low"),
+        ("openai/gpt-image-2", "Poster: a kite", "high"),
+    ]
 
 
 async def test_draft_then_final_two_jobs_in_one_thread_each_charged_as_billed(

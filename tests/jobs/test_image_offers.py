@@ -27,7 +27,7 @@ def test_more_like_this_on_a_styled_lora_result_runs_the_edit_model_with_what_it
     lora = Lora(path="https://x/brand.safetensors", scale=0.8)
     asked = new_job(
         prompt="brand colours, a cat", endpoint=FLUX_LORA, model="flux-lora", style="brand",
-        loras=(lora,), seed=7, size=Size(width=1024, height=768), n=2,
+        styled=True, loras=(lora,), seed=7, size=Size(width=1024, height=768), n=2,
     )  # fmt: skip
     styled = held(
         dataclasses.replace(asked, request=asked.request.model_copy(update={"quality": None}))
