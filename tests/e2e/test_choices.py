@@ -149,7 +149,7 @@ async def test_a_lora_on_a_model_without_loras_is_refused_when_the_style_is_adde
     assert await bot.store.styles() == []
 
 
-async def test_regenerate_sends_a_styled_request_exactly_as_the_first_and_reports_its_style(
+async def test_regenerate_sends_a_styled_request_exactly_as_first_sent_and_reports_its_style(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
     await admin_says(
@@ -158,6 +158,8 @@ async def test_regenerate_sends_a_styled_request_exactly_as_the_first_and_report
         ' --suffix "in flat colours"',
     )  # fmt: skip
     first = await bot.delivered("a fox --style brand")
+    # The request is whole without its style: removing the style since does not stop it.
+    await admin_says(bot, slack, "style remove brand")
 
     await bot.driver.press(ACTION_REGENERATE, first.id, message_ts=first.card_ts or "")
     again = (await bot.finished(2))[1]
