@@ -7,11 +7,16 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from bot.testing.fal.standin import FalStandIn
+from bot.testing.fal.standin import FalBehaviour, FalStandIn
+
+if TYPE_CHECKING:
+    from bot.testing.harness import RunningBot
+    from bot.testing.slack.standin import SlackStandIn
 
 # CI runs the same examples every time (a fixed seed), so a red run can be replayed and a green
 # one is not luck; a developer's run explores new ones. HYPOTHESIS_PROFILE picks one (CI sets
@@ -65,6 +70,17 @@ async def slack() -> AsyncIterator[object]:
     await standin.start()
     yield standin
     await standin.stop()
+
+
+@pytest.fixture
+async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    """The bot on its default settings against both stand-ins, fal answering in 0.2 s. A module
+    that needs other settings (admins, a budget, a slower fal) defines its own `bot`."""
+    from bot.testing.harness import bot_env, running_bot
+
+    fal.default = FalBehaviour(run_seconds=0.2)
+    async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -5,31 +5,20 @@ past the presser's budget runs nothing and says why."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.domain.usd import to_micros
 from bot.slack.views.image_actions import ACTION_IMAGE_EDIT, ACTION_IMAGE_MORE, ACTION_IMAGE_UPSCALE
 from bot.slack.views.modal import EDIT_INSTRUCTION_BLOCK
 from bot.store import Job, JobState
 from bot.testing.fal.models import FalRecord
-from bot.testing.fal.standin import FalBehaviour, FalStandIn
-from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.fal.standin import FalStandIn
+from bot.testing.harness import RunningBot
 from bot.testing.slack.standin import SlackStandIn
 from tests.factories import CATALOG
 
 BOB = "U0BOB"
 CHANNEL = "C0GENERAL"
-
-
-@pytest.fixture
-async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    fal.default = FalBehaviour(run_seconds=0.2)
-    async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as running:
-        yield running
 
 
 async def four_images(bot: RunningBot, slack: SlackStandIn) -> tuple[Job, dict[str, Any]]:

@@ -6,7 +6,6 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ import pytest
 import yaml
 
 from bot.store import JobState
-from bot.testing.fal.standin import FalBehaviour, FalStandIn
-from bot.testing.harness import RunningBot, bot_env, running_bot
+from bot.testing.fal.standin import FalStandIn
+from bot.testing.harness import RunningBot
 from bot.testing.slack.functions import FunctionRun, definition
 from bot.testing.slack.standin import SlackStandIn
 
@@ -23,13 +22,6 @@ MANIFEST = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text
 STEP = definition(MANIFEST["functions"]["generate_image"])
 BOB = "U0BOB"
 CHANNEL = "C0GENERAL"
-
-
-@pytest.fixture
-async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    fal.default = FalBehaviour(run_seconds=0.2)
-    async with running_bot(slack, bot_env(slack, tmp_path, FAL_KEY=fal.key)) as running:
-        yield running
 
 
 async def ended_run(bot: RunningBot, slack: SlackStandIn, **inputs: Any) -> FunctionRun:
