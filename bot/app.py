@@ -162,7 +162,7 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     controls = Controls(settings, store, intake, conversation, runner, admins, notifier, slack)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
-    home = Home(spend, budgets, admins, store, slack)
+    home = Home(spend, budgets, admins, store, slack, intake.models.menu)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
         admins, budgets, spend, admin, home, maintenance,

@@ -1,4 +1,5 @@
-"""Buttons on cards, the Edit dialog, and the "Edit image" message shortcut."""
+"""Buttons on cards, the Edit dialog, the "Edit image" message shortcut, and App Home's model
+and style menus with the New image dialog they open."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.requests.controls import Controls, ModalError
+from bot.slack.notifier import Requester
 from bot.slack.views.card import (
     ACTION_CANCEL,
     ACTION_EDIT,
@@ -15,11 +17,15 @@ from bot.slack.views.card import (
     ACTION_HIGH_QUALITY,
     ACTION_REGENERATE,
 )
-from bot.slack.views.modal import EDIT_MODAL, EDIT_OPTIONS_BLOCK
+from bot.slack.views.home import HOME_MODEL_ACTION, HOME_STYLE_ACTION
+from bot.slack.views.modal import EDIT_MODAL, EDIT_OPTIONS_BLOCK, NEW_MODAL
 from handlers.payloads import (
     click,
+    dialog_channel,
+    dialog_choices,
     dialog_text,
     edit_target,
+    menu_pick,
     shortcut_message,
     submission_key,
     submitter,
@@ -37,6 +43,7 @@ ERROR_CHARS = 150
 def register(on: Registrar, controls: Controls) -> None:
     _buttons(on, controls)
     _edit_dialog(on, controls)
+    _new_dialog(on, controls)
 
 
 def _buttons(on: Registrar, controls: Controls) -> None:
@@ -75,7 +82,7 @@ def _edit_dialog(on: Registrar, controls: Controls) -> None:
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
-            text = controls.check_modal(*dialog_text(view))
+            text = controls.check_modal(*dialog_text(view), *dialog_choices(view))
         except ModalError as exc:
             errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
             await ack(response_action="errors", errors=errors)
@@ -90,3 +97,29 @@ def _edit_dialog(on: Registrar, controls: Controls) -> None:
 
     on.shortcut(EDIT_SHORTCUT, shortcut)
     on.view(EDIT_MODAL, submitted)
+
+
+def _new_dialog(on: Registrar, controls: Controls) -> None:
+    async def picked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        action_id, value, trigger_id = menu_pick(body)
+        if action_id == HOME_MODEL_ACTION:
+            await controls.open_new(trigger_id, model=value or None)
+        else:
+            await controls.open_new(trigger_id, style=value or None)
+
+    async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            text = controls.check_modal(*dialog_text(view), *dialog_choices(view), image_pick=False)
+        except ModalError as exc:
+            errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        user_id, team_id = submitter(body)
+        who = Requester(user_id, dialog_channel(view), team_id)
+        await controls.submit_new(who, text, key=submission_key(view))
+
+    on.action(HOME_MODEL_ACTION, picked)
+    on.action(HOME_STYLE_ACTION, picked)
+    on.view(NEW_MODAL, submitted)

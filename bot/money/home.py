@@ -18,6 +18,7 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,7 +29,8 @@ from bot.money.spend import Spend
 from bot.slack.admins import Admins
 from bot.slack.blockkit import Block
 from bot.slack.client import SlackError, SlackOut, UploadFile
-from bot.slack.views.home import home_view, team_blocks
+from bot.slack.views.home import home_view, models_blocks, team_blocks
+from bot.slack.views.menus import Menu
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,16 @@ class Chart:
 
 class Home:
     def __init__(
-        self, spend: Spend, budgets: Budgets, admins: Admins, store: Store, slack: SlackOut
+        self,
+        spend: Spend,
+        budgets: Budgets,
+        admins: Admins,
+        store: Store,
+        slack: SlackOut,
+        menu: Callable[[], Awaitable[Menu]],
     ) -> None:
         self.spend = spend
+        self.menu = menu
         self.budgets = budgets
         self.admins = admins
         self.store = store
@@ -63,13 +72,15 @@ class Home:
         _, mine = await self.spend.usage(user_id)
         admin = await self.admins.is_admin(user_id)
         team = await self._team_blocks() if admin else []
-        await self.slack.publish_home(user_id, home_view(mine, team))
+        models = models_blocks(await self.menu())
+        await self.slack.publish_home(user_id, home_view(mine, team, models=models))
         if admin:
             file_id = await self._chart(user_id)
             if file_id is None:
                 return
             try:
-                await self.slack.publish_home(user_id, home_view(mine, team, file_id))
+                view = home_view(mine, team, file_id, models=models)
+                await self.slack.publish_home(user_id, view)
             except SlackError as exc:
                 # Slack would not show the file: make a new one next time.
                 log.warning("App Home chart refused for %s: %s", user_id, exc.code)
