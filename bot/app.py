@@ -113,8 +113,8 @@ def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvi
             "FAL_KEY is not set: your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal"
         )
     key = settings.fal_key.get_secret_value()
-    platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key)
-    return FalProvider(key, catalog, platform=platform)
+    platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key, clock=clock)
+    return FalProvider(key, catalog, platform=platform, clock=clock)
 
 
 async def open_services(
