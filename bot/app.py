@@ -31,9 +31,12 @@ from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
+from bot.requests.details import Details
+from bot.requests.history import History
 from bot.requests.intake import Intake
 from bot.slack.admins import Admins
 from bot.slack.client import SlackError, SlackOut, make_client
+from bot.slack.links import ThreadLinks
 from bot.slack.notifier import Notifier
 from bot.store import Store, StoreError
 from handlers.inflight import InFlight
@@ -60,6 +63,8 @@ class Services:
     admin: AdminCommand
     home: Home
     maintenance: Maintenance
+    details: Details
+    history: History
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
     _slack_checked: tuple[float, bool] | None = field(default=None, init=False, repr=False)
@@ -162,10 +167,13 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     controls = Controls(settings, store, intake, conversation, runner, admins, notifier, slack)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
-    home = Home(spend, budgets, admins, store, slack, intake.models.menu)
+    links = ThreadLinks(slack)
+    home = Home(spend, budgets, admins, store, slack, intake.models.menu, links)
+    details = Details(store, provider.catalog, notifier)
+    history = History(store, provider.catalog, links, notifier, settings.zone)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
-        admins, budgets, spend, admin, home, maintenance,
+        admins, budgets, spend, admin, home, maintenance, details, history,
     )  # fmt: skip
 
 
@@ -207,6 +215,8 @@ def register_handlers(app: AsyncApp, services: Services) -> handlers.Registered:
         admin=services.admin,
         app_home=services.home,
         notifier=services.notifier,
+        details=services.details,
+        history=services.history,
     )
 
 

@@ -1,9 +1,11 @@
 """Everything imagebot answers in Slack, one module per concern; each listener gets the few
 services it uses, and every Slack payload is read in handlers/payloads.py.
 
-- commands: `/image`, `/image-usage`, `/image-admin`
+- commands: `/image` (with `models`, `styles`, `history`, `details`), `/image-usage`,
+  `/image-admin`
 - messages: thread replies, mentions and DMs (events `message`, `app_mention`)
-- actions: the buttons on cards, the Edit dialog, the "Edit image" message shortcut
+- actions: the buttons on cards (Details too), the Edit dialog, the "Edit image" message
+  shortcut, App Home's model and style menus and the New image dialog
 - home: the App Home tab (`app_home_opened`)
 """
 
@@ -17,6 +19,8 @@ from bot.money.home import Home
 from bot.money.spend import Spend
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
+from bot.requests.details import Details
+from bot.requests.history import History
 from bot.requests.intake import Intake
 from bot.slack.notifier import Notifier
 from handlers import actions, commands, home, messages
@@ -38,10 +42,12 @@ def register(
     admin: AdminCommand,
     app_home: Home,
     notifier: Notifier,
+    details: Details,
+    history: History,
 ) -> Registered:
     on = Registrar(app, inflight)
-    commands.register(on, intake, spend, admin, notifier, default_quality)
+    commands.register(on, intake, spend, admin, notifier, default_quality, details, history)
     messages.register(on, conversation)
-    actions.register(on, controls)
+    actions.register(on, controls, details)
     home.register(on, app_home)
     return on.registered

@@ -9,9 +9,11 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.requests.controls import Controls, ModalError
+from bot.requests.details import Details
 from bot.slack.notifier import Requester
 from bot.slack.views.card import (
     ACTION_CANCEL,
+    ACTION_DETAILS,
     ACTION_EDIT,
     ACTION_FINAL,
     ACTION_HIGH_QUALITY,
@@ -40,8 +42,14 @@ EDIT_SHORTCUT = "imagebot_edit_image"
 ERROR_CHARS = 150
 
 
-def register(on: Registrar, controls: Controls) -> None:
+def register(on: Registrar, controls: Controls, details: Details) -> None:
     _buttons(on, controls)
+
+    async def show_details(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await details.from_button(click(body))
+
+    on.action(ACTION_DETAILS, show_details)
     _edit_dialog(on, controls)
     _new_dialog(on, controls)
 
@@ -74,6 +82,23 @@ def _buttons(on: Registrar, controls: Controls) -> None:
     on.action(ACTION_FINAL, final)
 
 
+async def _checked(
+    controls: Controls, ack: AsyncAck, view: dict[str, Any], *, image_pick: bool
+) -> str | None:
+    """A dialog's text and menus as one request text, acknowledged; None when Slack was
+    answered with the error to show under the options field instead."""
+    try:
+        text = controls.check_modal(
+            *dialog_text(view), *dialog_choices(view), image_pick=image_pick
+        )
+    except ModalError as exc:
+        errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
+        await ack(response_action="errors", errors=errors)
+        return None
+    await ack()
+    return text
+
+
 def _edit_dialog(on: Registrar, controls: Controls) -> None:
     async def shortcut(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
         await ack()
@@ -81,13 +106,9 @@ def _edit_dialog(on: Registrar, controls: Controls) -> None:
         await controls.open_edit_for_message(who, trigger(shortcut), ts, thread, files)
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            text = controls.check_modal(*dialog_text(view), *dialog_choices(view))
-        except ModalError as exc:
-            errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
-            await ack(response_action="errors", errors=errors)
+        text = await _checked(controls, ack, view, image_pick=True)
+        if text is None:
             return
-        await ack()
         user_id, team_id = submitter(body)
         target = edit_target(view)
         if target is None:
@@ -109,13 +130,9 @@ def _new_dialog(on: Registrar, controls: Controls) -> None:
             await controls.open_new(trigger_id, style=value or None)
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            text = controls.check_modal(*dialog_text(view), *dialog_choices(view), image_pick=False)
-        except ModalError as exc:
-            errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
-            await ack(response_action="errors", errors=errors)
+        text = await _checked(controls, ack, view, image_pick=False)
+        if text is None:
             return
-        await ack()
         user_id, team_id = submitter(body)
         who = Requester(user_id, dialog_channel(view), team_id)
         await controls.submit_new(who, text, key=submission_key(view))

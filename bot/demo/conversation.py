@@ -2,10 +2,10 @@
 
 The real bot runs in this process against the Slack stand-in (bot.testing) and the mock image
 provider, and plays a short conversation: a request, an edit by reply, a button, the usage
-command and an admin report. The transcript is printed as a person would read it; the images,
-the CSV report (and with --html a page of the conversation as Slack shows it at the end) go to
-a folder, emptied of an earlier demo's files first. The mock bills what the price table says,
-labelled "demo pricing", so the money moves as it would with fal.
+command, one's history and an admin report. The transcript is printed as a person would read
+it; the images, the CSV report (and with --html a page of the conversation as Slack shows it at
+the end) go to a folder, emptied of an earlier demo's files first. The mock bills what the price
+table says, labelled "demo pricing", so the money moves as it would with fal.
 """
 
 from __future__ import annotations
@@ -235,6 +235,8 @@ class Demo:
         await self.person("U0ALICE", "[presses Final on bob's draft]", press)
         await self.until(lambda jobs: _done(jobs, 5))
         await self.person("U0ALICE", "/image-usage", driver.command("/image-usage", ""))
+        await self.until(lambda jobs: True)
+        await self.person("U0ALICE", "/image history", driver.command("/image", "history"))
         await self.until(lambda jobs: True)
         report = driver.command("/image-admin", "report --csv")
         await self.person("U0ALICE", "/image-admin report --csv", report)

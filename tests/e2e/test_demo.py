@@ -47,6 +47,8 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
         "bob in #general: /image a poster for Friday's launch --draft",
         "[presses Final on bob's draft]",
         "only you can see this",
+        "alice: /image history",
+        "Your last 3 requests",
         "Top spenders",
     ):
         assert said in transcript, said
@@ -79,12 +81,12 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
     assert "Starting…" not in page and "Generating" not in page
     buttons = re.findall(r'<div class="actions">(.*?)</div>', page)
     assert [re.findall(r"<button[^>]*>([^<]+)</button>", b) for b in buttons] == [
-        ["Regenerate", "High quality", "Edit"],
-        ["Regenerate", "High quality", "Edit"],
-        ["Regenerate", "Edit"],  # the high-quality one has no High quality button
+        ["Regenerate", "High quality", "Edit", "Details"],
+        ["Regenerate", "High quality", "Edit", "Details"],
+        ["Regenerate", "Edit", "Details"],  # the high-quality one has no High quality button
         # The draft offers Final on the final model; its model has no qualities.
-        ["Regenerate", "Final: GPT Image 2 · high · ~$0.15", "Edit"],
-        ["Regenerate", "Edit"],
+        ["Regenerate", "Final: GPT Image 2 · high · ~$0.15", "Edit", "Details"],
+        ["Regenerate", "Edit", "Details"],
     ]
     assert all(f'<img src="{path.name}"' in page for path in images)
     assert f'<a href="{report.name}">' in page

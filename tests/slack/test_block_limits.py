@@ -4,6 +4,7 @@ stand-in's Block Kit checks), and no notification text carries a live mention.""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,8 @@ from bot.slack.views.card import (
     card,
     status_line,
 )
+from bot.slack.views.details import details_text
+from bot.slack.views.history import history_text, thumbnail_blocks
 from bot.slack.views.home import home_view, models_blocks, team_blocks
 from bot.slack.views.menus import Menu, MenuModel
 from bot.slack.views.modal import EditOfFiles, EditOfJob, edit_modal, new_image_modal
@@ -145,6 +148,18 @@ def test_the_dialogs_are_always_accepted(count: int, ids: list[str], menu: Menu)
     check_view(new_image_modal(menu, model=picked, style=ids[0]), accept_any_file)
 
 
+@PROPERTY
+@given(prompt=PROMPTS, values=st.lists(st.tuples(SHORT, PROMPTS), max_size=12))
+def test_details_are_always_accepted(prompt: str, values: list[tuple[str, str]]) -> None:
+    job = held(new_job(prompt=prompt))
+    sent = {key or "k": value for key, value in values}
+    for arguments in (sent, None):
+        text, blocks = details_text(job, "GPT <Image> & 2", arguments)
+        check_message_blocks(blocks, accept_any_file)
+        assert_no_live_mention(text)
+        assert "*Cost:*" in blocks[-1]["text"]["text"]  # nothing after the prompt is lost
+
+
 def test_menus_of_many_long_names_keep_to_slacks_limits() -> None:
     models = tuple(
         MenuModel(f"model-{n}", "A long model label " * 10, True, True) for n in range(130)
@@ -153,7 +168,7 @@ def test_menus_of_many_long_names_keep_to_slacks_limits() -> None:
 
     check_view(edit_modal(EditOfJob("j1"), menu), accept_any_file)
     check_view(new_image_modal(menu, model="model-7", style="style-129"), accept_any_file)
-    check_view(home_view([], [], models=models_blocks(menu)), accept_any_file)
+    check_view(home_view([], [], models_blocks(menu)), accept_any_file)
 
 
 @PROPERTY
@@ -201,5 +216,13 @@ def test_usage_and_app_home_are_always_accepted(
     report = Report(month_of(NOW, ZONE), "user", rows, {})
     team = team_blocks(report, budget or None, "November 2026")
     models = models_blocks(menu)
-    check_view(home_view(mine, team, "F0CHART", models=models), accept_any_file)
-    check_view(home_view(mine, [], models=models), accept_any_file)
+    made = [
+        replace(held(new_job(prompt=prompt), f"j{n}"), slack_file_ids=[f"F{n}"], thread_ts="1.2")
+        for n, prompt in enumerate(prompts * 2)
+    ][:6]
+    thumbs = thumbnail_blocks(made, lambda job: f"https://t.slack.com/archives/C1/p{job.id}")
+    check_view(home_view(mine, team, models, "F0CHART", thumbs=thumbs), accept_any_file)
+    check_view(home_view(mine, [], models, thumbs=thumbs), accept_any_file)
+    text, blocks = history_text(made * 4, prompts[:1], ZONE, str, lambda job: None)
+    check_message_blocks(blocks, accept_any_file)
+    assert_no_live_mention(text.split("\n", 1)[1])

@@ -53,9 +53,16 @@ def models_blocks(menu: Menu) -> list[Block]:
 
 
 def home_view(
-    mine: list[Block], team: list[Block], chart_file_id: str | None = None, *, models: list[Block]
+    mine: list[Block],
+    team: list[Block],
+    models: list[Block],
+    chart_file_id: str | None = None,
+    *,
+    thumbs: list[Block] | None = None,
 ) -> Block:
     blocks = [*mine, divider(), *models]
+    if thumbs:
+        blocks += [divider(), *thumbs]
     if team:
         blocks += [divider(), *team]
     if chart_file_id is not None:
