@@ -221,12 +221,12 @@ def static_select(
 
 
 def conversation_select(action_id: str, *, placeholder: str) -> Block:
-    """A menu of the person's channels and DMs (Slack lists them; bots' DMs left out)."""
+    """A menu of channels (Slack lists those the person can see), where a card can go."""
     return {
         "type": "conversations_select",
         "action_id": action_id[:BLOCK_ID],
         "placeholder": plain(placeholder, PLACEHOLDER),
-        "filter": {"include": ["public", "private", "im", "mpim"], "exclude_bot_users": True},
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
 
 

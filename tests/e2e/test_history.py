@@ -135,3 +135,19 @@ async def test_app_home_shows_the_callers_own_latest_images_linked_to_their_thre
     assert images == [mine.slack_file_ids[0]]
     assert theirs.slack_file_ids[0] not in json.dumps(home.view)
     assert f"<{link_of(slack, mine)}|thread>" in json.dumps(home.view)
+
+
+async def test_app_home_goes_without_thumbnails_slack_would_not_show(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    slack.add_channel("G0SECRET", "secret", is_private=True)  # nobody listed can see its files
+    await bot.driver.command("/image", "a floor plan", channel="G0SECRET")
+    (job,) = await bot.finished(1)
+    assert job.slack_file_ids
+
+    await bot.driver.event({"type": "app_home_opened", "user": "U0ALICE", "tab": "home"})
+    await bot.idle()
+
+    (home,) = [v for v in slack.views if v.method == "views.publish"]
+    assert [b for b in home.view["blocks"] if b["type"] == "image"] == []
+    assert "the default is GPT Image 2" in json.dumps(home.view)

@@ -86,7 +86,7 @@ def new_image_modal(menu: Menu, *, model: str | None = None, style: str | None =
         EDIT_INPUT, multiline=True, min_length=2, max_length=3000,
         placeholder="a poster for Friday's launch",
     )  # fmt: skip
-    where = conversation_select(EDIT_INPUT, placeholder="Pick a channel or DM")
+    where = conversation_select(EDIT_INPUT, placeholder="Pick a channel")
     blocks = [
         input_block(EDIT_INSTRUCTION_BLOCK, "What should the image show?", prompt),
         input_block(CHANNEL_BLOCK, "Post it in", where),
