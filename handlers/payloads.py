@@ -1,6 +1,7 @@
 """Slack's payloads read into the bot's typed values: the one place handlers look inside what
-Slack sends (commands, message events and their files, button presses, the message shortcut,
-the Edit dialog and the metadata it carries). bot/ never sees Slack's JSON.
+Slack sends (commands, message events and their files, button presses and menu choices, the
+message shortcut, the dialogs: their fields, menus and the metadata they carry). bot/ never sees
+Slack's JSON.
 
 Shapes: Slack's reference for slash commands, the Events API (`message`, `app_mention`), and
 interactivity payloads (`block_actions`, `message_action`, `view_submission`); real examples
