@@ -184,14 +184,15 @@ class Store(JobSteps):
             return cursor.rowcount == 1
 
     async def blank_prompts(self, before: datetime) -> int:
-        """Retention: forget the prompts of finished jobs created before `before`; the amounts,
-        sizes and dates stay for reports."""
+        """Retention: forget the prompts of finished jobs created before `before` (and what
+        was sent to fal, which holds the prompt too); the amounts, sizes and dates stay for
+        reports."""
         placeholder = "(removed)"
         async with self._write() as db:
             cursor = await db.execute(
-                "UPDATE jobs SET prompt = '', request_json = json_set(request_json, '$.prompt', ?)"
-                " WHERE created_at < ? AND prompt != '' AND state IN ('delivered', 'failed',"
-                " 'cancelled')",
+                "UPDATE jobs SET prompt = '', request_json = json_set(request_json, '$.prompt', ?),"
+                " fal_arguments_json = NULL WHERE created_at < ? AND prompt != ''"
+                " AND state IN ('delivered', 'failed', 'cancelled')",
                 (placeholder, to_ms(before)),
             )
             return cursor.rowcount

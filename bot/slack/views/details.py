@@ -57,7 +57,10 @@ def details_text(
     if sent is None and job.submit_sent_at is None and job.fal_request_id is None:
         lines.append("_Nothing was sent to fal for this request._")
     elif sent is None:
-        lines.append("_Not kept for this request (made before imagebot kept its inputs)._")
+        lines.append(
+            "_Not kept: the request is older than imagebot's record of inputs, or than the"
+            " prompt retention period._"
+        )
     else:
         lines += [f"• `{escape(key)}`: `{_value(value)}`" for key, value in sent.items()]
     lines += [
