@@ -134,8 +134,12 @@ def _new_dialog(on: Registrar, controls: Controls) -> None:
         if text is None:
             return
         user_id, team_id = submitter(body)
-        who = Requester(user_id, dialog_channel(view), team_id)
-        await controls.submit_new(who, text, key=submission_key(view))
+        channel = dialog_channel(view)
+        if not channel:
+            # Slack requires the field: a submission without it did not come from the dialog.
+            log.warning("new image dialog without a channel ignored user=%s", user_id)
+            return
+        await controls.submit_new(Requester(user_id, channel, team_id), text, submission_key(view))
 
     on.action(HOME_MODEL_ACTION, picked)
     on.action(HOME_STYLE_ACTION, picked)
