@@ -234,6 +234,12 @@ class Demo:
         )
         await self.person("U0ALICE", "[presses Final on bob's draft]", press)
         await self.until(lambda jobs: _done(jobs, 5))
+        await self.looks_back()
+        return True
+
+    async def looks_back(self) -> None:
+        """Alice's usage and history, then the admin report."""
+        driver = self.bot.driver
         await self.person("U0ALICE", "/image-usage", driver.command("/image-usage", ""))
         await self.until(lambda jobs: True)
         await self.person("U0ALICE", "/image history", driver.command("/image", "history"))
@@ -243,7 +249,6 @@ class Demo:
         await self.until(
             lambda jobs: any(u.filename.endswith(".csv") for u in self.slack.uploads if u.completed)
         )
-        return True
 
 
 def _done(jobs: list[Job], count: int) -> bool:
