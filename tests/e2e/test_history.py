@@ -19,6 +19,7 @@ from bot.store import Job
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
+from tests.e2e.test_choices import billed
 
 
 @pytest.fixture
@@ -66,7 +67,8 @@ async def test_details_show_exactly_what_fal_received_and_its_billed_cost(
     for key, value in record.arguments.items():
         assert f"• `{key}`: `{json.dumps(value, ensure_ascii=False)}`" in text
     assert f"endpoint `{record.endpoint_id}`" in text and "GPT Image 2" in text
-    assert job.amount_micros > 0 and f"*Cost:* {format_usd(job.amount_micros)}" in text
+    assert job.amount_micros == billed(record)  # fal's billed units x its unit price
+    assert f"*Cost:* {format_usd(job.amount_micros)} ({record.units} units billed by fal)" in text
     assert "*Queued:*" in text and "*Generating:*" in text
 
 
