@@ -20,7 +20,7 @@ from bot.slack.views.card import (
     ACTION_REGENERATE,
 )
 from bot.slack.views.home import HOME_MODEL_ACTION, HOME_STYLE_ACTION
-from bot.slack.views.modal import EDIT_MODAL, EDIT_OPTIONS_BLOCK, NEW_MODAL
+from bot.slack.views.modal import EDIT_MODAL, NEW_MODAL
 from handlers.payloads import (
     click,
     dialog_channel,
@@ -86,14 +86,14 @@ async def _checked(
     controls: Controls, ack: AsyncAck, view: dict[str, Any], *, image_pick: bool
 ) -> str | None:
     """A dialog's text and menus as one request text, acknowledged; None when Slack was
-    answered with the error to show under the options field instead."""
+    answered with the error to show under the field instead (the menus are checked against
+    what the workspace allows now: one small read of the store before the answer)."""
+    model, style = dialog_choices(view)
     try:
-        text = controls.check_modal(
-            *dialog_text(view), *dialog_choices(view), image_pick=image_pick
-        )
+        text = controls.check_modal(*dialog_text(view), model, style, image_pick=image_pick)
+        await controls.check_choices(model, style)
     except ModalError as exc:
-        errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
-        await ack(response_action="errors", errors=errors)
+        await ack(response_action="errors", errors={exc.block: exc.message[:ERROR_CHARS]})
         return None
     await ack()
     return text

@@ -20,8 +20,9 @@ from bot.slack.admins import Admins
 from bot.slack.client import SlackOut
 from bot.slack.files import SharedFile
 from bot.slack.notifier import Notifier, Requester
-from bot.slack.views.menus import choice_options
+from bot.slack.views.menus import MODEL_BLOCK, STYLE_BLOCK, choice_options
 from bot.slack.views.modal import (
+    EDIT_OPTIONS_BLOCK,
     EditOfFiles,
     EditOfJob,
     EditTarget,
@@ -56,11 +57,12 @@ class Click:
 
 
 class ModalError(Exception):
-    """Shown next to the options field of the Edit dialog."""
+    """Shown in a dialog under the field it is about (`block`): the options, or a menu."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, block: str = EDIT_OPTIONS_BLOCK) -> None:
         super().__init__(message)
         self.message = message
+        self.block = block
 
 
 class Controls:
@@ -189,6 +191,20 @@ class Controls:
         except OptionError as exc:
             raise ModalError(exc.message) from None
         return text
+
+    async def check_choices(self, model: str | None, style: str | None) -> None:
+        """What a dialog's menus chose, against what is allowed now (a model may have been
+        denied, or a style removed, since the dialog opened); ModalError under the menu.
+        Intake checks the request again, as it checks `--model` and `--style`."""
+        if not model and not style:
+            return
+        menu = await self.intake.models.menu()
+        if model and model not in {offered.name for offered in menu.models}:
+            raise ModalError(
+                f"`{model}` isn't allowed in this workspace now: pick another model.", MODEL_BLOCK
+            )
+        if style and style not in menu.styles:
+            raise ModalError(f"There's no style `{style}` now: pick another.", STYLE_BLOCK)
 
     async def submit_new(self, who: Requester, text: str, key: str) -> None:
         """Run the New image dialog's request in the channel it names."""

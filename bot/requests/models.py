@@ -120,7 +120,7 @@ class Models:
 
     async def menu(self) -> Menu:
         """What the dialogs' and App Home's menus offer: the allowed models, the default
-        first, and the styles."""
+        first, and the styles on allowed models."""
         settings = await self.store.model_settings()
         default = self.catalog.get(settings.workspace or self.catalog.roles["default"])
         allowed = [p for p in self.catalog if p.name not in settings.denied]
@@ -129,7 +129,8 @@ class Models:
             MenuModel(p.name, p.label, makes=p.has("generate"), edits=p.has("edit"))
             for p in allowed
         )
-        styles = tuple(style.name for style in await self.store.styles())
+        stored = await self.store.styles()
+        styles = tuple(style.name for style in stored if style.model not in settings.denied)
         return Menu(MenuModel(default.name, default.label), models, styles)
 
     async def listing(self) -> str:

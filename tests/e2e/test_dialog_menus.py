@@ -64,22 +64,29 @@ async def test_the_edit_dialog_runs_the_chosen_model_with_the_chosen_style(
     assert jobs[1].amount_micros == billed(record)
 
 
-async def test_a_model_denied_after_the_dialog_opened_is_refused_with_a_message(
+async def test_a_model_denied_after_the_dialog_opened_is_refused_in_the_dialog(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
     first = await bot.delivered("a tea tin")
+    await admin_says(bot, slack, 'style add label --model seedream --prefix "Tea label:"')
     await bot.driver.press(ACTION_EDIT, first.id, message_ts=first.card_ts or "")
     dialog = await opened_dialog(slack, 0)
     await admin_says(bot, slack, "model deny seedream")
 
-    reply = await bot.driver.submit_view(
-        dialog.view | {"id": dialog.view_id}, {"instruction": "brighter", "model": "seedream"}
+    submitted = dialog.view | {"id": dialog.view_id}
+    by_model = await bot.driver.submit_view(
+        submitted, {"instruction": "brighter", "model": "seedream"}
+    )
+    by_style = await bot.driver.submit_view(
+        submitted, {"instruction": "brighter", "style": "label"}
     )
     await bot.idle()
 
-    assert reply.status == 200
-    (told,) = [e for e in slack.ephemerals if "isn't allowed" in e["text"]]
-    assert told["user"] == "U0ALICE" and "Nothing was sent or charged" in told["text"]
+    assert by_model.json() == {
+        "response_action": "errors",
+        "errors": {"model": "`seedream` isn't allowed in this workspace now: pick another model."},
+    }
+    assert by_style.json()["errors"] == {"style": "There's no style `label` now: pick another."}
     assert len(fal.requests) == 1 and len(await bot.store.jobs()) == 1
 
 
