@@ -2,10 +2,11 @@
 
 The real bot runs in this process against the Slack stand-in (bot.testing) and the mock image
 provider, and plays a short conversation: a request, an edit by reply, a button, the usage
-command, one's history and an admin report. The transcript is printed as a person would read
-it; the images, the CSV report (and with --html a page of the conversation as Slack shows it at
-the end) go to a folder, emptied of an earlier demo's files first. The mock bills what the price
-table says, labelled "demo pricing", so the money moves as it would with fal.
+command, one's history, the details of an image and an admin report. The transcript is printed
+as a person would read it; the images, the CSV report (and with --html a page of the
+conversation as Slack shows it at the end) go to a folder, emptied of an earlier demo's files
+first. The mock bills what the price table says, labelled "demo pricing", so the money moves as
+it would with fal.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 from bot.demo.page import Entry, emoji, page
 from bot.domain.clock import system_clock
-from bot.slack.views.card import ACTION_FINAL, ACTION_HIGH_QUALITY
+from bot.slack.views.card import ACTION_DETAILS, ACTION_FINAL, ACTION_HIGH_QUALITY
 from bot.store import Job, JobState
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.driver import Reply
@@ -234,15 +235,18 @@ class Demo:
         )
         await self.person("U0ALICE", "[presses Final on bob's draft]", press)
         await self.until(lambda jobs: _done(jobs, 5))
-        await self.looks_back()
+        await self.looks_back(first)
         return True
 
-    async def looks_back(self) -> None:
-        """Alice's usage and history, then the admin report."""
+    async def looks_back(self, first: Job) -> None:
+        """Alice's usage, history and the details of her first image; the admin report."""
         driver = self.bot.driver
         await self.person("U0ALICE", "/image-usage", driver.command("/image-usage", ""))
         await self.until(lambda jobs: True)
         await self.person("U0ALICE", "/image history", driver.command("/image", "history"))
+        await self.until(lambda jobs: True)
+        press = driver.press(ACTION_DETAILS, first.id, message_ts=first.card_ts or "")
+        await self.person("U0ALICE", "[presses Details on her first card]", press)
         await self.until(lambda jobs: True)
         report = driver.command("/image-admin", "report --csv")
         await self.person("U0ALICE", "/image-admin report --csv", report)

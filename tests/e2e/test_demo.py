@@ -49,6 +49,8 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
         "only you can see this",
         "alice: /image history",
         "Your last 3 requests",
+        "[presses Details on her first card]",
+        "Details of your request",
         "Top spenders",
     ):
         assert said in transcript, said
@@ -78,7 +80,7 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
     assert speakers(page) == said
     statuses = re.findall(r'<div class="section">(✅ Done in [^<]*)</div>', page)
     assert statuses == [status for status, _ in finals]
-    assert "Starting…" not in page and "Generating" not in page
+    assert "Starting…" not in page and "Generating…" not in page
     buttons = re.findall(r'<div class="actions">(.*?)</div>', page)
     assert [re.findall(r"<button[^>]*>([^<]+)</button>", b) for b in buttons] == [
         ["Regenerate", "High quality", "Edit", "Details"],

@@ -68,7 +68,7 @@ async def test_details_show_exactly_what_fal_received_and_its_billed_cost(
         assert f"• `{key}`: `{json.dumps(value, ensure_ascii=False)}`" in text
     assert f"endpoint `{record.endpoint_id}`" in text and "GPT Image 2" in text
     assert job.amount_micros == billed(record)  # fal's billed units x its unit price
-    assert f"*Cost:* {format_usd(job.amount_micros)} ({record.units} units billed by fal)" in text
+    assert f"*Cost:* {format_usd(job.amount_micros)} · {record.units} billed units" in text
     assert "*Queued:*" in text and "*Generating:*" in text
 
 

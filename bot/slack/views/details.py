@@ -67,7 +67,7 @@ def details_text(
         f"*fal request id:* `{escape(job.fal_request_id or '—')}`",
         _timing(job),
         f"*Cost:* {job_cost(job)}"
-        + (f" ({job.billed_units} units billed by fal)" if job.billed_units is not None else ""),
+        + (f" · {job.billed_units} billed units" if job.billed_units is not None else ""),
     ]
     text = "\n".join(lines)
     return text, text_blocks(text)
