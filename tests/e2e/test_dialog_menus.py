@@ -12,6 +12,7 @@ import pytest
 
 from bot.slack.views.card import ACTION_EDIT
 from bot.slack.views.home import HOME_STYLE_ACTION
+from bot.store import Job
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.models import ViewCall
@@ -41,13 +42,18 @@ def menu_values(view: dict[str, Any], block_id: str) -> list[str]:
     return [option["value"] for option in block["element"]["options"]]
 
 
-async def test_the_edit_dialog_runs_the_chosen_model_with_the_chosen_style(
-    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
-) -> None:
+async def edit_dialog_with_a_style(bot: RunningBot, slack: SlackStandIn) -> tuple[Job, ViewCall]:
+    """A delivered image, a style `label` on Seedream, and the image's Edit dialog opened."""
     first = await bot.delivered("a tea tin")
     await admin_says(bot, slack, 'style add label --model seedream --prefix "Tea label:"')
     await bot.driver.press(ACTION_EDIT, first.id, message_ts=first.card_ts or "")
-    dialog = await opened_dialog(slack, 0)
+    return first, await opened_dialog(slack, 0)
+
+
+async def test_the_edit_dialog_runs_the_chosen_model_with_the_chosen_style(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    first, dialog = await edit_dialog_with_a_style(bot, slack)
     assert "seedream" in menu_values(dialog.view, "model")
     assert menu_values(dialog.view, "style") == ["label"]
 
@@ -67,10 +73,7 @@ async def test_the_edit_dialog_runs_the_chosen_model_with_the_chosen_style(
 async def test_a_model_denied_after_the_dialog_opened_is_refused_in_the_dialog(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
-    first = await bot.delivered("a tea tin")
-    await admin_says(bot, slack, 'style add label --model seedream --prefix "Tea label:"')
-    await bot.driver.press(ACTION_EDIT, first.id, message_ts=first.card_ts or "")
-    dialog = await opened_dialog(slack, 0)
+    _, dialog = await edit_dialog_with_a_style(bot, slack)
     await admin_says(bot, slack, "model deny seedream")
 
     submitted = dialog.view | {"id": dialog.view_id}
