@@ -31,11 +31,14 @@ from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
+from bot.requests.details import Details
+from bot.requests.history import History
 from bot.requests.image_actions import ImageActions
 from bot.requests.intake import Intake
 from bot.requests.workflow import WorkflowStep
 from bot.slack.admins import Admins
 from bot.slack.client import SlackError, SlackOut, make_client
+from bot.slack.links import ThreadLinks
 from bot.slack.notifier import Notifier
 from bot.store import Store, StoreError
 from handlers.inflight import InFlight
@@ -64,6 +67,8 @@ class Services:
     admin: AdminCommand
     home: Home
     maintenance: Maintenance
+    details: Details
+    history: History
     inflight: InFlight = field(default_factory=InFlight)
     ready: bool = False
     _slack_checked: tuple[float, bool] | None = field(default=None, init=False, repr=False)
@@ -117,8 +122,8 @@ def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvi
             "FAL_KEY is not set: your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal"
         )
     key = settings.fal_key.get_secret_value()
-    platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key)
-    return FalProvider(key, catalog, platform=platform)
+    platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key, clock=clock)
+    return FalProvider(key, catalog, platform=platform, clock=clock)
 
 
 async def open_services(
@@ -168,10 +173,14 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     workflow = WorkflowStep(store, intake, slack, settings.job_deadline_seconds)
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
-    home = Home(spend, budgets, admins, store, slack)
+    links = ThreadLinks(slack)
+    home = Home(spend, budgets, admins, store, slack, intake.models.menu, links)
+    details = Details(store, provider.catalog, notifier)
+    history = History(store, provider.catalog, links, notifier, settings.zone)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
-        image_actions, workflow, admins, budgets, spend, admin, home, maintenance,
+        image_actions, workflow, admins, budgets, spend, admin, home, maintenance, details,
+        history,
     )  # fmt: skip
 
 
@@ -215,6 +224,8 @@ def register_handlers(app: AsyncApp, services: Services) -> handlers.Registered:
         app_home=services.home,
         notifier=services.notifier,
         workflow=services.workflow,
+        details=services.details,
+        history=services.history,
     )
 
 

@@ -1,10 +1,11 @@
 """Everything imagebot answers in Slack, one module per concern; each listener gets the few
 services it uses, and every Slack payload is read in handlers/payloads.py.
 
-- commands: `/image`, `/image-usage`, `/image-admin`
+- commands: `/image` (with `models`, `styles`, `history`, `details`), `/image-usage`,
+  `/image-admin`
 - messages: thread replies, mentions and DMs (events `message`, `app_mention`)
-- actions: the buttons on cards and under each image, the Edit dialog, the "Edit image"
-  message shortcut
+- actions: the buttons on cards (Details too) and under each image, the Edit dialog, the
+  "Edit image" message shortcut, App Home's model and style menus and the New image dialog
 - home: the App Home tab (`app_home_opened`)
 - functions: the Workflow Builder step "Generate an image" (`function_executed`)
 """
@@ -19,6 +20,8 @@ from bot.money.home import Home
 from bot.money.spend import Spend
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
+from bot.requests.details import Details
+from bot.requests.history import History
 from bot.requests.image_actions import ImageActions
 from bot.requests.intake import Intake
 from bot.requests.workflow import WorkflowStep
@@ -44,11 +47,13 @@ def register(
     app_home: Home,
     notifier: Notifier,
     workflow: WorkflowStep,
+    details: Details,
+    history: History,
 ) -> Registered:
     on = Registrar(app, inflight)
-    commands.register(on, intake, spend, admin, notifier, default_quality)
+    commands.register(on, intake, spend, admin, notifier, default_quality, details, history)
     messages.register(on, conversation)
-    actions.register(on, controls, image_actions)
+    actions.register(on, controls, image_actions, details)
     home.register(on, app_home)
     functions.register(on, workflow)
     return on.registered

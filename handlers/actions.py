@@ -1,5 +1,5 @@
-"""Buttons on cards and under each image of a result, the Edit dialog, and the "Edit image"
-message shortcut."""
+"""Buttons on cards and under each image of a result, the Edit dialog, the "Edit image"
+message shortcut, and App Home's model and style menus with the New image dialog they open."""
 
 from __future__ import annotations
 
@@ -11,25 +11,32 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.requests.controls import Click, Controls, ModalError
+from bot.requests.details import Details
 from bot.requests.image_actions import ImageActions
+from bot.slack.notifier import Requester
 from bot.slack.views.card import (
     ACTION_CANCEL,
+    ACTION_DETAILS,
     ACTION_EDIT,
     ACTION_FINAL,
     ACTION_HIGH_QUALITY,
     ACTION_REGENERATE,
 )
+from bot.slack.views.home import HOME_MODEL_ACTION, HOME_STYLE_ACTION
 from bot.slack.views.image_actions import (
     ACTION_IMAGE_EDIT,
     ACTION_IMAGE_MORE,
     ACTION_IMAGE_UPSCALE,
 )
-from bot.slack.views.modal import EDIT_MODAL, EDIT_OPTIONS_BLOCK
+from bot.slack.views.modal import EDIT_MODAL, NEW_MODAL
 from handlers.payloads import (
     click,
+    dialog_channel,
+    dialog_choices,
     dialog_text,
     edit_target,
     image_click,
+    menu_pick,
     shortcut_message,
     submission_key,
     submitter,
@@ -44,10 +51,19 @@ EDIT_SHORTCUT = "imagebot_edit_image"
 ERROR_CHARS = 150
 
 
-def register(on: Registrar, controls: Controls, image_actions: ImageActions) -> None:
+def register(
+    on: Registrar, controls: Controls, image_actions: ImageActions, details: Details
+) -> None:
     _buttons(on, controls)
     _image_buttons(on, image_actions)
+
+    async def show_details(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await details.from_button(click(body))
+
+    on.action(ACTION_DETAILS, show_details)
     _edit_dialog(on, controls)
+    _new_dialog(on, controls)
 
 
 def _buttons(on: Registrar, controls: Controls) -> None:
@@ -97,6 +113,23 @@ def _image_buttons(on: Registrar, image_actions: ImageActions) -> None:
         on.action(re.compile(rf"^{action_id}:\d+$"), pressed(act))
 
 
+async def _checked(
+    controls: Controls, ack: AsyncAck, view: dict[str, Any], *, image_pick: bool
+) -> str | None:
+    """A dialog's text and menus as one request text, acknowledged; None when Slack was
+    answered with the error to show under the field instead (the menus are checked against
+    what the workspace allows now: one small read of the store before the answer)."""
+    model, style = dialog_choices(view)
+    try:
+        text = controls.check_modal(*dialog_text(view), model, style, image_pick=image_pick)
+        await controls.check_choices(model, style)
+    except ModalError as exc:
+        await ack(response_action="errors", errors={exc.block: exc.message[:ERROR_CHARS]})
+        return None
+    await ack()
+    return text
+
+
 def _edit_dialog(on: Registrar, controls: Controls) -> None:
     async def shortcut(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
         await ack()
@@ -104,13 +137,9 @@ def _edit_dialog(on: Registrar, controls: Controls) -> None:
         await controls.open_edit_for_message(who, trigger(shortcut), ts, thread, files)
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            text = controls.check_modal(*dialog_text(view))
-        except ModalError as exc:
-            errors = {EDIT_OPTIONS_BLOCK: exc.message[:ERROR_CHARS]}
-            await ack(response_action="errors", errors=errors)
+        text = await _checked(controls, ack, view, image_pick=True)
+        if text is None:
             return
-        await ack()
         user_id, team_id = submitter(body)
         target = edit_target(view)
         if target is None:
@@ -120,3 +149,29 @@ def _edit_dialog(on: Registrar, controls: Controls) -> None:
 
     on.shortcut(EDIT_SHORTCUT, shortcut)
     on.view(EDIT_MODAL, submitted)
+
+
+def _new_dialog(on: Registrar, controls: Controls) -> None:
+    async def picked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        action_id, value, trigger_id = menu_pick(body)
+        if action_id == HOME_MODEL_ACTION:
+            await controls.open_new(trigger_id, model=value or None)
+        else:
+            await controls.open_new(trigger_id, style=value or None)
+
+    async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        text = await _checked(controls, ack, view, image_pick=False)
+        if text is None:
+            return
+        user_id, team_id = submitter(body)
+        channel = dialog_channel(view)
+        if not channel:
+            # Slack requires the field: a submission without it did not come from the dialog.
+            log.warning("new image dialog without a channel ignored user=%s", user_id)
+            return
+        await controls.submit_new(Requester(user_id, channel, team_id), text, submission_key(view))
+
+    on.action(HOME_MODEL_ACTION, picked)
+    on.action(HOME_STYLE_ACTION, picked)
+    on.view(NEW_MODAL, submitted)

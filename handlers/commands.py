@@ -1,4 +1,5 @@
-"""Slash commands: `/image`, `/image-usage`, `/image-admin`."""
+"""Slash commands: `/image` (and its `models`, `styles`, `history`, `details`), `/image-usage`,
+`/image-admin`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.domain.request import OptionError, Quality
 from bot.money.admin import AdminCommand
 from bot.money.spend import Spend
-from bot.requests.grammar import help_text, is_help, parse_request
+from bot.requests.details import Details
+from bot.requests.grammar import help_text, is_help, parse_request, subcommand
+from bot.requests.history import History
 from bot.requests.intake import Intake
 from bot.requests.model_admin import ModelAdmin
 from bot.slack.blockkit import escape
@@ -25,6 +28,8 @@ def register(
     admin: AdminCommand,
     notifier: Notifier,
     default_quality: Quality,
+    details: Details,
+    history: History,
 ) -> None:
     model_admin = ModelAdmin(intake.models, admin.admins)
 
@@ -41,6 +46,13 @@ def register(
                 else (intake.models.style_listing)
             )
             await notifier.tell(requester(command), await listing())
+            return
+        asked = subcommand(text)
+        if asked is not None:
+            await ack()
+            name, rest = asked
+            shown = history.show if name == "history" else details.from_command
+            await shown(requester(command), rest)
             return
         try:
             request = parse_request(text, default_quality=None)

@@ -1,7 +1,7 @@
 """Slack's payloads read into the bot's typed values: the one place handlers look inside what
-Slack sends (commands, message events and their files, button presses, the message shortcut,
-the Edit dialog and the metadata it carries, runs of the Workflow Builder step). bot/ never
-sees Slack's JSON.
+Slack sends (commands, message events and their files, button presses and menu choices, the
+message shortcut, the dialogs: their fields, menus and the metadata they carry, runs of the
+Workflow Builder step). bot/ never sees Slack's JSON.
 
 Shapes: Slack's reference for slash commands, the Events API (`message`, `app_mention`,
 `function_executed`: bolt-python's fixture in tests/scenario_tests_async/test_function.py),
@@ -21,7 +21,9 @@ from bot.requests.conversation import IncomingMessage
 from bot.requests.workflow import StepRun
 from bot.slack.files import SharedFile
 from bot.slack.notifier import Requester
+from bot.slack.views.menus import MENU_INPUT, MODEL_BLOCK, STYLE_BLOCK
 from bot.slack.views.modal import (
+    CHANNEL_BLOCK,
     EDIT_INPUT,
     EDIT_INSTRUCTION_BLOCK,
     EDIT_OPTIONS_BLOCK,
@@ -146,8 +148,36 @@ def dialog_text(view: JSON) -> tuple[str, str]:
 
 
 def _field(view: JSON, block_id: str) -> str:
+    return str(_state(view, block_id, EDIT_INPUT).get("value") or "")
+
+
+def _state(view: JSON, block_id: str, action_id: str) -> JSON:
     values = (view.get("state") or {}).get("values") or {}
-    return str(((values.get(block_id) or {}).get(EDIT_INPUT) or {}).get("value") or "")
+    found = (values.get(block_id) or {}).get(action_id)
+    return found if isinstance(found, dict) else {}
+
+
+def dialog_choices(view: JSON) -> tuple[str | None, str | None]:
+    """The model and style a dialog's menus chose (None where nothing was chosen); a
+    static_select's state is its `selected_option`."""
+    chosen = []
+    for block_id in (MODEL_BLOCK, STYLE_BLOCK):
+        selected = _state(view, block_id, MENU_INPUT).get("selected_option") or {}
+        chosen.append(str(selected.get("value") or "") or None)
+    return chosen[0], chosen[1]
+
+
+def dialog_channel(view: JSON) -> str:
+    """The conversation a New image dialog posts in (a conversations_select's state)."""
+    return str(_state(view, CHANNEL_BLOCK, EDIT_INPUT).get("selected_conversation") or "")
+
+
+def menu_pick(body: JSON) -> tuple[str, str, str]:
+    """A choice in a select menu outside a dialog (App Home): its action id, the value
+    picked, and the trigger to open a dialog with."""
+    action = (body.get("actions") or [{}])[0]
+    selected = action.get("selected_option") or {}
+    return str(action.get("action_id") or ""), str(selected.get("value") or ""), trigger(body)
 
 
 def submitter(body: JSON) -> tuple[str, str]:

@@ -2,10 +2,10 @@
 
 The real bot runs in this process against the Slack stand-in (bot.testing) and the mock image
 provider, and plays a short conversation: a request, an edit by reply, a button, a draft and
-its Final, Upscale under one image, the usage command and an admin report. The transcript is
-printed as a person would read it; the images, the CSV report (and with --html a page of the
-conversation as Slack shows it at the end) go to a folder, emptied of an earlier demo's files
-first. The mock bills what the price table says,
+its Final, Upscale under one image, the usage command, one's history, the details of an image
+and an admin report. The transcript is printed as a person would read it; the images, the CSV
+report (and with --html a page of the conversation as Slack shows it at the end) go to a
+folder, emptied of an earlier demo's files first. The mock bills what the price table says,
 labelled "demo pricing", so the money moves as it would with fal.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from bot.demo.page import Entry, emoji, page
 from bot.domain.clock import system_clock
-from bot.slack.views.card import ACTION_FINAL, ACTION_HIGH_QUALITY
+from bot.slack.views.card import ACTION_DETAILS, ACTION_FINAL, ACTION_HIGH_QUALITY
 from bot.slack.views.image_actions import (
     ACTION_IMAGE_UPSCALE,
     IMAGE_ACTIONS,
@@ -260,14 +260,24 @@ class Demo:
         )  # fmt: skip
         await self.person("U0BOB", "[presses Upscale under alice's first image]", press)
         await self.until(lambda jobs: _done(jobs, 6))
+        await self.looks_back(first)
+        return True
+
+    async def looks_back(self, first: Job) -> None:
+        """Alice's usage, history and the details of her first image; the admin report."""
+        driver = self.bot.driver
         await self.person("U0ALICE", "/image-usage", driver.command("/image-usage", ""))
+        await self.until(lambda jobs: True)
+        await self.person("U0ALICE", "/image history", driver.command("/image", "history"))
+        await self.until(lambda jobs: True)
+        press = driver.press(ACTION_DETAILS, first.id, message_ts=first.card_ts or "")
+        await self.person("U0ALICE", "[presses Details on her first card]", press)
         await self.until(lambda jobs: True)
         report = driver.command("/image-admin", "report --csv")
         await self.person("U0ALICE", "/image-admin report --csv", report)
         await self.until(
             lambda jobs: any(u.filename.endswith(".csv") for u in self.slack.uploads if u.completed)
         )
-        return True
 
     def _buttons_under(self, job: Job) -> str:
         """The ts of the message of buttons under the job's images."""

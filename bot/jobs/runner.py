@@ -253,6 +253,7 @@ class Runner(Stopping):
             # Once marked, fal may hold a request for the job: a retry looks there first.
             if not await self.store.mark_submit_sent(job.id):
                 raise _Stop  # cancelled before anything left
+            await self.store.record_arguments(job.id, arguments)
             guard = SubmitGuard(job.submit_sent_at, self.store.request_taken)
             submission = await self.provider.submit(job.endpoint_id, arguments, guard)
             stored = await self.store.mark_submitted(

@@ -1,5 +1,5 @@
-"""Publishing the App Home tab (drawn by bot.slack.views.home): a person's own usage; for admins
-also the team's month and a spend chart.
+"""Publishing the App Home tab (drawn by bot.slack.views.home): a person's own usage, the models,
+thumbnails of their own latest results; for admins also the team's month and a spend chart.
 
 Slack shows an image block's `slack_file` only to a viewer who can see the file: one uploaded
 without a channel is refused ("invalid slack file": python-slack-sdk#1658, bolt-python#1251),
@@ -18,6 +18,7 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,7 +29,10 @@ from bot.money.spend import Spend
 from bot.slack.admins import Admins
 from bot.slack.blockkit import Block
 from bot.slack.client import SlackError, SlackOut, UploadFile
-from bot.slack.views.home import home_view, team_blocks
+from bot.slack.links import ThreadLinks
+from bot.slack.views.history import thumbnail_blocks
+from bot.slack.views.home import home_view, models_blocks, team_blocks
+from bot.slack.views.menus import Menu
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,8 @@ CHART_SECONDS = 600.0
 CHART_PREFIX = "imagebot-spend-"
 # How long a new chart may take to be listed as shared before the tab goes without it.
 SHARE_WAIT_SECONDS = 10.0
+# How many of a person's latest results App Home shows.
+THUMBNAILS = 6
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,18 @@ class Chart:
 
 class Home:
     def __init__(
-        self, spend: Spend, budgets: Budgets, admins: Admins, store: Store, slack: SlackOut
+        self,
+        spend: Spend,
+        budgets: Budgets,
+        admins: Admins,
+        store: Store,
+        slack: SlackOut,
+        menu: Callable[[], Awaitable[Menu]],
+        links: ThreadLinks,
     ) -> None:
         self.spend = spend
+        self.menu = menu
+        self.links = links
         self.budgets = budgets
         self.admins = admins
         self.store = store
@@ -63,17 +78,36 @@ class Home:
         _, mine = await self.spend.usage(user_id)
         admin = await self.admins.is_admin(user_id)
         team = await self._team_blocks() if admin else []
-        await self.slack.publish_home(user_id, home_view(mine, team))
+        models = models_blocks(await self.menu())
+        thumbs = await self._thumbnails(user_id)
+        try:
+            await self.slack.publish_home(user_id, home_view(mine, team, models, thumbs=thumbs))
+        except SlackError as exc:
+            if not thumbs:
+                raise
+            # A file Slack would not show this person (a channel they left): go without.
+            log.warning("App Home thumbnails refused for %s: %s", user_id, exc.code)
+            thumbs = []
+            await self.slack.publish_home(user_id, home_view(mine, team, models))
         if admin:
             file_id = await self._chart(user_id)
             if file_id is None:
                 return
             try:
-                await self.slack.publish_home(user_id, home_view(mine, team, file_id))
+                view = home_view(mine, team, models, file_id, thumbs=thumbs)
+                await self.slack.publish_home(user_id, view)
             except SlackError as exc:
                 # Slack would not show the file: make a new one next time.
                 log.warning("App Home chart refused for %s: %s", user_id, exc.code)
                 self._charts.pop(user_id, None)
+
+    async def _thumbnails(self, user_id: str) -> list[Block]:
+        """The person's own latest results, each linked to its thread."""
+        results = await self.store.results_of(user_id, THUMBNAILS)
+        if not results:
+            return []
+        links = await self.links.maker()
+        return thumbnail_blocks(results, links.of)
 
     async def _team_blocks(self) -> list[Block]:
         month = self.budgets.month()

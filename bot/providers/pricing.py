@@ -130,7 +130,8 @@ def load_price_file(path: Path, base: PriceTable) -> PriceTable:
 
 
 def parse_price(value: object) -> Decimal:
-    """A price in USD from a settings file: finite and not negative, or ValueError."""
+    """An amount (a price, units, a discount) from a settings file or from fal's Platform API:
+    a finite decimal, not negative, or ValueError."""
     try:
         price = Decimal(str(value))
     except InvalidOperation:

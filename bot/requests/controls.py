@@ -20,7 +20,15 @@ from bot.slack.admins import Admins
 from bot.slack.client import SlackOut
 from bot.slack.files import SharedFile
 from bot.slack.notifier import Notifier, Requester
-from bot.slack.views.modal import EditOfFiles, EditOfJob, EditTarget, edit_modal
+from bot.slack.views.menus import MODEL_BLOCK, STYLE_BLOCK, choice_options
+from bot.slack.views.modal import (
+    EDIT_OPTIONS_BLOCK,
+    EditOfFiles,
+    EditOfJob,
+    EditTarget,
+    edit_modal,
+    new_image_modal,
+)
 from bot.store import Job, JobState, Store
 
 log = logging.getLogger(__name__)
@@ -49,11 +57,12 @@ class Click:
 
 
 class ModalError(Exception):
-    """Shown next to the options field of the Edit dialog."""
+    """Shown in a dialog under the field it is about (`block`): the options, or a menu."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, block: str = EDIT_OPTIONS_BLOCK) -> None:
         super().__init__(message)
         self.message = message
+        self.block = block
 
 
 class Controls:
@@ -137,7 +146,8 @@ class Controls:
         if job.state != JobState.DELIVERED:
             await self.notifier.tell(click.requester, "That request has no image to edit.")
             return
-        modal = edit_modal(EditOfJob(job.id), image_count=len(job.images))
+        menu = await self.intake.models.menu()
+        modal = edit_modal(EditOfJob(job.id), menu, image_count=len(job.images))
         await self.slack.open_view(click.trigger_id, modal)
 
     async def open_edit_for_message(
@@ -153,16 +163,53 @@ class Controls:
         else:
             await self.notifier.tell(who, "That message has no image I can edit.")
             return
-        await self.slack.open_view(trigger_id, edit_modal(target, image_count=count))
+        menu = await self.intake.models.menu()
+        await self.slack.open_view(trigger_id, edit_modal(target, menu, image_count=count))
 
-    def check_modal(self, instruction: str, options: str) -> str:
-        """The text of the Edit dialog as one prompt; ModalError when the options are wrong."""
-        text = f"{instruction.strip()} {options.strip()}".strip()
+    async def open_new(
+        self, trigger_id: str, *, model: str | None = None, style: str | None = None
+    ) -> None:
+        """The New image dialog (from App Home), its menus preset to what was picked there."""
+        menu = await self.intake.models.menu()
+        await self.slack.open_view(trigger_id, new_image_modal(menu, model=model, style=style))
+
+    def check_modal(
+        self,
+        instruction: str,
+        options: str,
+        model: str | None = None,
+        style: str | None = None,
+        *,
+        image_pick: bool = True,
+    ) -> str:
+        """A dialog's text and menus as one `/image` text; ModalError when the options are
+        wrong. What the menus chose is checked, and later applied, as `--model`/`--style`."""
+        chosen = choice_options(model, style)
+        text = " ".join(part for part in (instruction.strip(), options.strip(), chosen) if part)
         try:
-            parse_request(text, allow_image_pick=True)
+            parse_request(text, allow_image_pick=image_pick)
         except OptionError as exc:
             raise ModalError(exc.message) from None
         return text
+
+    async def check_choices(self, model: str | None, style: str | None) -> None:
+        """What a dialog's menus chose, against what is allowed now (a model may have been
+        denied, or a style removed, since the dialog opened); ModalError under the menu.
+        Intake checks the request again, as it checks `--model` and `--style`."""
+        if not model and not style:
+            return
+        menu = await self.intake.models.menu()
+        if model and model not in {offered.name for offered in menu.models}:
+            raise ModalError(
+                f"`{model}` isn't allowed in this workspace now: pick another model.", MODEL_BLOCK
+            )
+        if style and style not in menu.styles:
+            raise ModalError(f"There's no style `{style}` now: pick another.", STYLE_BLOCK)
+
+    async def submit_new(self, who: Requester, text: str, key: str) -> None:
+        """Run the New image dialog's request in the channel it names."""
+        request = parse_request(text, default_quality=None)
+        await self.intake.submit(who, request, origin="home", source_key=key)
 
     async def submit_modal(
         self, user_id: str, team_id: str, target: EditTarget, text: str, key: str

@@ -7,7 +7,9 @@ sentence they can act on; whatever is returned fits fal's size rules (bot.domain
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import parse_qs
 
 from bot.domain.request import (
     BACKGROUNDS,
@@ -262,6 +264,48 @@ def parse_request(
     )
 
 
+# Slack's message links: https://<workspace>.slack.com/archives/<channel>/p<ts without its dot>,
+# with `?thread_ts=<ts>&cid=<channel>` for a reply (the shape chat.getPermalink answers with).
+# In command text Slack may wrap a link in <…>.
+_LINK_RE = re.compile(
+    r"<?https?://[^/\s]+/archives/([A-Z0-9]+)/p([0-9]{10})([0-9]{6})(?:\?([^\s|>]*))?(?:\|[^>]*)?>?"
+)
+_TS_RE = re.compile(r"[0-9]{10}\.[0-9]{6}")
+SUBCOMMANDS = ("history", "details")
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message a person pointed at: a link (its channel), or a bare ts (in their channel)."""
+
+    ts: str
+    channel_id: str | None = None
+    thread_ts: str | None = None
+
+
+def message_ref(text: str) -> MessageRef | None:
+    """The message a Slack message link or a thread ts names, or None if `text` is neither."""
+    text = text.strip()
+    if _TS_RE.fullmatch(text):
+        return MessageRef(text)
+    link = _LINK_RE.fullmatch(text)
+    if link is None:
+        return None
+    thread = parse_qs(link[4] or "").get("thread_ts", [None])[0]
+    thread_ts = thread if thread and _TS_RE.fullmatch(thread) else None
+    return MessageRef(f"{link[2]}.{link[3]}", link[1], thread_ts)
+
+
+def subcommand(text: str) -> tuple[str, str] | None:
+    """`history [words]` or `details <link or ts>`: (name, the rest); None for a prompt.
+    `details` followed by anything but a link or a ts is a prompt ("details of a leaf")."""
+    first, _, rest = text.strip().partition(" ")
+    name, rest = first.lower(), rest.strip()
+    if name == "history" or (name == "details" and (not rest or message_ref(rest))):
+        return name, rest
+    return None
+
+
 def is_help(text: str) -> bool:
     return text.strip().lower() in {"", "help", "-h", "--help", "—help", "–help"}
 
@@ -290,6 +334,10 @@ def help_text(default_quality: Quality = "medium") -> str:
             "",
             "*Edit:* reply in the image's thread with what to change; it edits the latest image. "
             "Start with `#2` (or `--image 2`) to edit another one of its images.",
+            "",
+            "*Look back:* `/image history [words]` lists your last 20 requests (those whose"
+            " prompt has the words); `/image details <message link>` shows what made an image"
+            " (the *Details* button on a card too).",
             "",
             "*Examples:*",
             "`/image a lighthouse at dawn, oil painting --quality low --ar 16:9`",

@@ -39,7 +39,9 @@ class ImageActions:
         """Open the Edit dialog on image `index`; the edit is charged to whoever submits it."""
         job = await self._image_of(click, index)
         if job is not None:
-            modal = edit_modal(EditOfJob(job.id, image_index=index), image_count=len(job.images))
+            target = EditOfJob(job.id, image_index=index)
+            menu = await self.intake.models.menu()
+            modal = edit_modal(target, menu, image_count=len(job.images))
             await self.slack.open_view(click.trigger_id, modal)
 
     async def more_like_this(self, click: Click, index: int) -> None:

@@ -17,6 +17,7 @@ from bot.domain.request import ImageRequest, Lora, OptionError, Quality
 from bot.providers.catalog import Catalog
 from bot.providers.profiles import JobKind, ModelProfile
 from bot.requests.grammar import parse_request
+from bot.slack.views.menus import Menu, MenuModel
 from bot.store import Store, StoredStyle
 
 
@@ -118,6 +119,21 @@ class Models:
             raise OptionError(
                 f"The style `{style.name}` makes a request I can't send: {problem}."
             ) from None
+
+    async def menu(self) -> Menu:
+        """What the dialogs' and App Home's menus offer: the allowed models, the default
+        first, and the styles on allowed models."""
+        settings = await self.store.model_settings()
+        default = self.catalog.get(settings.workspace or self.catalog.roles["default"])
+        allowed = [p for p in self.catalog if p.name not in settings.denied]
+        allowed.sort(key=lambda profile: profile.name != default.name)
+        models = tuple(
+            MenuModel(p.name, p.label, makes=p.has("generate"), edits=p.has("edit"))
+            for p in allowed
+        )
+        stored = await self.store.styles()
+        styles = tuple(style.name for style in stored if style.model not in settings.denied)
+        return Menu(MenuModel(default.name, default.label), models, styles)
 
     async def listing(self) -> str:
         """`/image models`: what each allowed model does, its options and an example price."""

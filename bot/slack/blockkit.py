@@ -34,6 +34,12 @@ INPUT_LABEL = 2000
 INPUT_HINT = 2000
 PLACEHOLDER = 150
 VIEW_TITLE = 24
+# A select menu: at most 100 options, each option's text 75 characters and its value 150
+# (docs.slack.dev/reference/block-kit/block-elements/select-menu-element and
+# .../composition-objects/option-object).
+SELECT_OPTIONS = 100
+OPTION_TEXT = 75
+OPTION_VALUE = 150
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
 # The notification text of a message: Slack truncates past 40,000; a notification needs far less.
@@ -187,6 +193,41 @@ def text_input(
     if placeholder is not None:
         made["placeholder"] = plain(placeholder, PLACEHOLDER)
     return made
+
+
+def option(text: str, value: str) -> Block:
+    return {"text": plain(text, OPTION_TEXT), "value": value[:OPTION_VALUE]}
+
+
+def static_select(
+    action_id: str,
+    options: Sequence[tuple[str, str]],
+    *,
+    placeholder: str,
+    initial: str | None = None,
+) -> Block:
+    """A menu of (text, value) options; `initial` (a value) is chosen when it is offered."""
+    made_options = [option(text, value) for text, value in options][:SELECT_OPTIONS]
+    made: Block = {
+        "type": "static_select",
+        "action_id": action_id[:BLOCK_ID],
+        "placeholder": plain(placeholder, PLACEHOLDER),
+        "options": made_options,
+    }
+    chosen = [item for item in made_options if item["value"] == initial]
+    if chosen:
+        made["initial_option"] = chosen[0]
+    return made
+
+
+def conversation_select(action_id: str, *, placeholder: str) -> Block:
+    """A menu of channels (Slack lists those the person can see), where a card can go."""
+    return {
+        "type": "conversations_select",
+        "action_id": action_id[:BLOCK_ID],
+        "placeholder": plain(placeholder, PLACEHOLDER),
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+    }
 
 
 def input_block(

@@ -1,17 +1,19 @@
 """The bot's memory: jobs, charges, budgets, seen events and notices in one SQLite file.
 
 All SQL of the bot lives in this package: the file and its one writer (database), a job's
-steps (job_steps), admission, settling, spend (ledger), reconciliation, and here budgets,
-events seen, notices given and people's names. Store is the whole of it.
+steps (job_steps), admission, settling, spend (ledger), reconciliation, looking back (history:
+what was sent to fal, a person's requests and results), and here budgets, events seen, notices
+given and people's names. Store is the whole of it.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import Period
-from bot.store import admission, choices, ledger
+from bot.store import admission, choices, history, ledger
 from bot.store.choices import ModelSettings, StoredStyle
 from bot.store.database import StoreError
 from bot.store.job_steps import JobSteps
@@ -103,6 +105,25 @@ class Store(JobSteps):
     async def styles(self, name: str | None = None) -> list[StoredStyle]:
         return await choices.styles(self._reader, name)
 
+    # --- looking back (the SQL is in bot.store.history) -------------------------------------
+
+    async def record_arguments(self, job_id: str, arguments: dict[str, Any]) -> None:
+        """Keep what is about to be sent to fal for the job (the last submit's, if several)."""
+        kept = history.kept_arguments(arguments)
+        async with self._write() as db:
+            await history.record_arguments(db, job_id, kept)
+
+    async def sent_arguments(self, job_id: str) -> dict[str, Any] | None:
+        return await history.sent_arguments(self._reader, job_id)
+
+    async def requests_of(self, user_id: str, words: list[str], limit: int = 20) -> list[Job]:
+        """A person's latest requests, newest first; with `words`, those whose prompt has each."""
+        return await history.requests_of(self._reader, user_id, words, limit)
+
+    async def results_of(self, user_id: str, limit: int = 6) -> list[Job]:
+        """A person's latest results whose images are in Slack, newest first."""
+        return await history.results_of(self._reader, user_id, limit)
+
     # --- spend (the SQL is in bot.store.ledger) --------------------------------------------
 
     async def spend_rows(
@@ -163,14 +184,15 @@ class Store(JobSteps):
             return cursor.rowcount == 1
 
     async def blank_prompts(self, before: datetime) -> int:
-        """Retention: forget the prompts of finished jobs created before `before`; the amounts,
-        sizes and dates stay for reports."""
+        """Retention: forget the prompts of finished jobs created before `before` (and what
+        was sent to fal, which holds the prompt too); the amounts, sizes and dates stay for
+        reports."""
         placeholder = "(removed)"
         async with self._write() as db:
             cursor = await db.execute(
-                "UPDATE jobs SET prompt = '', request_json = json_set(request_json, '$.prompt', ?)"
-                " WHERE created_at < ? AND prompt != '' AND state IN ('delivered', 'failed',"
-                " 'cancelled')",
+                "UPDATE jobs SET prompt = '', request_json = json_set(request_json, '$.prompt', ?),"
+                " fal_arguments_json = NULL WHERE created_at < ? AND prompt != ''"
+                " AND state IN ('delivered', 'failed', 'cancelled')",
                 (placeholder, to_ms(before)),
             )
             return cursor.rowcount

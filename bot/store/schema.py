@@ -175,6 +175,11 @@ MIGRATIONS: list[str] = [
         created_at      INTEGER NOT NULL
     );
     """,
+    # 5: what was sent to fal for a job, as sent (a data URI kept as its type and size), so
+    # its requester can see every input in Details.
+    """
+    ALTER TABLE jobs ADD COLUMN fal_arguments_json TEXT;
+    """,
 ]
 
 

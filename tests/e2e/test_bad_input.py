@@ -74,6 +74,11 @@ def modal(values: dict[str, str | None], metadata: str = '{"job": "jnope00000000
     return lambda w: w.bot.driver.submit_view(view, values)
 
 
+def new_image_dialog(values: dict[str, str | None]) -> Action:
+    view = {"type": "modal", "callback_id": "imagebot_new_modal"}
+    return lambda w: w.bot.driver.submit_view(view, values)
+
+
 def press(value: str) -> Action:
     return lambda w: w.bot.driver.press(ACTION_REGENERATE, value, message_ts=w.thread)
 
@@ -119,6 +124,10 @@ CASES = [
     Case("dialog bad options", modal({"instruction": "brighter", "options": "--n 7"}), "7"),
     Case("dialog forged metadata", modal({"instruction": "brighter"}, "not json")),
     Case("dialog unknown job", modal({"instruction": "brighter"})),
+    Case("new image dialog bad options", new_image_dialog({"instruction": "a cat", "options": "--n 9"}), "9"),
+    Case("new image dialog forged without a channel", new_image_dialog({"instruction": "a cat"})),
+    Case("details of no request", image("details 1700000000.000100"), "can't find a request"),
+    Case("details of a bad link", image("details https://x.slack.com/archives/C0GENERAL/p1700000000000100"), "can't find a request"),
     Case("button empty value", press(""), "can't find", in_thread=True),
     Case("button unknown job", press("jnope00000000"), "can't find", in_thread=True),
     Case("button huge value", press("j" * 10_000), "can't find", in_thread=True),

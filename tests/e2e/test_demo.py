@@ -47,6 +47,10 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
         "bob in #general: /image a poster for Friday's launch --draft",
         "[presses Final on bob's draft]",
         "only you can see this",
+        "alice: /image history",
+        "Your last 3 requests",
+        "[presses Details on her first card]",
+        "Details of your request",
         "Top spenders",
     ):
         assert said in transcript, said
@@ -76,18 +80,18 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
     assert speakers(page) == said
     statuses = re.findall(r'<div class="section">(✅ Done in [^<]*)</div>', page)
     assert statuses == [status for status, _ in finals]
-    assert "Starting…" not in page and "Generating" not in page
+    assert "Starting…" not in page and "Generating…" not in page
     buttons = re.findall(r'<div class="actions">(.*?)</div>', page)
     rows = [re.findall(r"<button[^>]*>([^<]+)</button>", b) for b in buttons]
     # Each card, then the buttons under its image (with their prices where they differ).
     assert rows[::2] == [
-        ["Regenerate", "High quality", "Edit"],
-        ["Regenerate", "High quality", "Edit"],
-        ["Regenerate", "Edit"],  # the high-quality one has no High quality button
+        ["Regenerate", "High quality", "Edit", "Details"],
+        ["Regenerate", "High quality", "Edit", "Details"],
+        ["Regenerate", "Edit", "Details"],  # the high-quality one has no High quality button
         # The draft offers Final on the final model; its model has no qualities.
-        ["Regenerate", "Final: GPT Image 2 · high · ~$0.15", "Edit"],
-        ["Regenerate", "Edit"],
-        ["Regenerate", "Edit"],  # bob's upscale of alice's first image
+        ["Regenerate", "Final: GPT Image 2 · high · ~$0.15", "Edit", "Details"],
+        ["Regenerate", "Edit", "Details"],
+        ["Regenerate", "Edit", "Details"],  # bob's upscale of alice's first image
     ]
     assert all(row[:2] == ["Edit", "More like this"] or row[1].startswith("More like this ·")
                for row in rows[1::2])  # fmt: skip

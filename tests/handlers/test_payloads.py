@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.views.modal import MOST_FILES, EditOfFiles, EditOfJob, edit_metadata
-from handlers.payloads import edit_target, incoming
+from handlers.payloads import dialog_channel, dialog_choices, edit_target, incoming
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,22 @@ def test_a_message_event_becomes_the_message_the_bot_sees() -> None:
     assert shared.is_mask and shared.url == "https://files.slack.com/F1"
     assert incoming(event | {"bot_id": "B1"}, "U0BOT", "T1") is None
     assert incoming(event | {"subtype": "message_changed"}, "U0BOT", "T1") is None
+
+
+def test_the_menus_of_a_dialog_as_slack_submits_them() -> None:
+    # An optional menu left alone is submitted with `selected_option: null` (Slack's
+    # view_submission reference); a chosen one with the option as it was offered.
+    seedream = {
+        "text": {"type": "plain_text", "text": "Seedream 4.5 (seedream)"},
+        "value": "seedream",
+    }
+    values = {
+        "model": {"value": {"type": "static_select", "selected_option": seedream}},
+        "style": {"value": {"type": "static_select", "selected_option": None}},
+        "channel": {"value": {"type": "conversations_select", "selected_conversation": "C0ART"}},
+    }
+    view = {"state": {"values": values}}
+
+    assert dialog_choices(view) == ("seedream", None)
+    assert dialog_channel(view) == "C0ART"
+    assert dialog_choices({"state": {"values": {}}}) == (None, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from bot.providers.base import ContentPolicy, Finished, Running, Submission, SubmitGuard
+from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
@@ -112,3 +114,35 @@ async def test_zero_billable_units_cost_nothing(
     assert (job.charge_status, job.amount_micros, job.charge_estimated) == ("settled", 0, False)
     card = next(m for m in slack.messages("C0GENERAL") if m["ts"] == job.card_ts)
     assert "$0.00" in str(card["blocks"]) and "estimate" not in str(card["blocks"])
+
+
+async def test_fal_s_billing_record_is_looked_for_around_the_bots_own_clock() -> None:
+    """The bot's clock, not the wall clock, dates the search: a test that fixes the date
+    fixes it here too (and an event fal sends without a timestamp is dated by it)."""
+    fixed = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    platform = FalPlatform("https://api.fal.example/v1", "key", clock=lambda: fixed)
+    made = FalProvider("key", CATALOG, platform=platform, clock=lambda: fixed)
+    asked: list[httpx.Request] = []
+    event = {"request_id": "r1", "endpoint_id": "openai/gpt-image-2", "output_units": 0.02}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        if request.url.path.endswith("/billing-events"):
+            return httpx.Response(200, json={"billing_events": [event], "has_more": False})
+        return httpx.Response(422, json={"detail": "refused"})  # no billable units header
+
+    made._http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    platform._http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    try:
+        assert await made.bill(SUBMISSION) == Decimal("0.02")
+        (dated,) = await platform.billing_events(fixed - timedelta(days=1), fixed)
+    finally:
+        await made.close()
+        await platform.close()
+
+    search = next(r.url.params for r in asked if r.url.path.endswith("/billing-events"))
+    assert (search["start"], search["end"]) == (
+        "2026-11-18T12:00:00.000Z",
+        "2026-11-25T13:00:00.000Z",
+    )
+    assert dated.timestamp == fixed

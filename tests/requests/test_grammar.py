@@ -22,7 +22,14 @@ from bot.domain.request import (
     check_size,
     fit_aspect_ratio,
 )
-from bot.requests.grammar import help_text, is_help, parse_request
+from bot.requests.grammar import (
+    MessageRef,
+    help_text,
+    is_help,
+    message_ref,
+    parse_request,
+    subcommand,
+)
 from bot.testing.fal.models import validate
 from tests.factories import CATALOG
 
@@ -487,3 +494,40 @@ def test_bad_image_options_are_refused_in_words_that_name_them(text: str, says: 
     with pytest.raises(OptionError) as refused:
         parse_request(text)
     assert says in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("history", ("history", "")),
+        ("History red  lamp", ("history", "red  lamp")),
+        ("details 1796307420.645035", ("details", "1796307420.645035")),
+        ("details", ("details", "")),
+        ("details of a leaf, macro", None),
+        ("a history of Rome", None),
+    ],
+)
+def test_look_back_subcommands(text: str, expected: tuple[str, str] | None) -> None:
+    assert subcommand(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1796307420.645035", MessageRef("1796307420.645035")),
+        (
+            "https://acme.slack.com/archives/C0GENERAL/p1796307420645035",
+            MessageRef("1796307420.645035", "C0GENERAL"),
+        ),
+        (
+            "<https://acme.slack.com/archives/C0GENERAL/p1796307425941251"
+            "?thread_ts=1796307420.645035&cid=C0GENERAL>",
+            MessageRef("1796307425.941251", "C0GENERAL", "1796307420.645035"),
+        ),
+        ("https://acme.slack.com/archives/C0GENERAL", None),
+        ("1796307420", None),
+        ("a lamp", None),
+    ],
+)
+def test_message_links_and_thread_ts(text: str, expected: MessageRef | None) -> None:
+    assert message_ref(text) == expected

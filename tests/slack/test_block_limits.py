@@ -4,6 +4,7 @@ stand-in's Block Kit checks), and no notification text carries a live mention.""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -27,9 +28,12 @@ from bot.slack.views.card import (
     card,
     status_line,
 )
-from bot.slack.views.home import home_view, team_blocks
+from bot.slack.views.details import details_text
+from bot.slack.views.history import history_text, thumbnail_blocks
+from bot.slack.views.home import home_view, models_blocks, team_blocks
 from bot.slack.views.image_actions import ImagePrices, image_actions
-from bot.slack.views.modal import EditOfFiles, EditOfJob, edit_modal
+from bot.slack.views.menus import Menu, MenuModel
+from bot.slack.views.modal import EditOfFiles, EditOfJob, edit_modal, new_image_modal
 from bot.slack.views.reports import report_blocks
 from bot.slack.views.usage import recent_line
 from bot.store.ledger import RecentCharge, SpendRow
@@ -124,11 +128,48 @@ def test_messages_naming_files_and_slack_errors_are_accepted(code: str, file_nam
     check_message_blocks(text_blocks(fetched), accept_any_file)
 
 
+NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,150}", fullmatch=True)
+MENUS = st.builds(
+    lambda models, styles: Menu(models[0], tuple(models), tuple(dict.fromkeys(styles))),
+    st.lists(
+        st.builds(MenuModel, NAMES, SHORT.map(lambda s: s or "x"), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=130,
+    ),
+    st.lists(NAMES, max_size=130),
+)
+
+
 @PROPERTY
-@given(count=st.integers(1, 4), ids=st.lists(SHORT, min_size=1, max_size=20))
-def test_the_edit_dialog_is_always_accepted(count: int, ids: list[str]) -> None:
+@given(count=st.integers(1, 4), ids=st.lists(SHORT, min_size=1, max_size=20), menu=MENUS)
+def test_the_dialogs_are_always_accepted(count: int, ids: list[str], menu: Menu) -> None:
     for target in (EditOfJob(ids[0]), EditOfFiles(ids[0], ids[-1], tuple(ids))):
-        check_view(edit_modal(target, image_count=count), accept_any_file)
+        check_view(edit_modal(target, menu, image_count=count), accept_any_file)
+    picked = menu.models[-1].name
+    check_view(new_image_modal(menu, model=picked, style=ids[0]), accept_any_file)
+
+
+@PROPERTY
+@given(prompt=PROMPTS, values=st.lists(st.tuples(SHORT, PROMPTS), max_size=12))
+def test_details_are_always_accepted(prompt: str, values: list[tuple[str, str]]) -> None:
+    job = held(new_job(prompt=prompt))
+    sent = {key or "k": value for key, value in values}
+    for arguments in (sent, None):
+        text, blocks = details_text(job, "GPT <Image> & 2", arguments)
+        check_message_blocks(blocks, accept_any_file)
+        assert_no_live_mention(text)
+        assert "*Cost:*" in blocks[-1]["text"]["text"]  # nothing after the prompt is lost
+
+
+def test_menus_of_many_long_names_keep_to_slacks_limits() -> None:
+    models = tuple(
+        MenuModel(f"model-{n}", "A long model label " * 10, True, True) for n in range(130)
+    )
+    menu = Menu(models[0], models, tuple(f"style-{n}" for n in range(130)))
+
+    check_view(edit_modal(EditOfJob("j1"), menu), accept_any_file)
+    check_view(new_image_modal(menu, model="model-7", style="style-129"), accept_any_file)
+    check_view(home_view([], [], models_blocks(menu)), accept_any_file)
 
 
 @PROPERTY
@@ -157,8 +198,10 @@ def test_reports_are_always_accepted(rows: list[tuple[str, str, int, int]], by: 
 
 
 @PROPERTY
-@given(prompts=st.lists(PROMPTS, min_size=1, max_size=5), budget=st.integers(0, 10**9))
-def test_usage_and_app_home_are_always_accepted(prompts: list[str], budget: int) -> None:
+@given(prompts=st.lists(PROMPTS, min_size=1, max_size=5), budget=st.integers(0, 10**9), menu=MENUS)
+def test_usage_and_app_home_are_always_accepted(
+    prompts: list[str], budget: int, menu: Menu
+) -> None:
     recent = [
         RecentCharge("j1", NOW, prompt, JobState.DELIVERED, "settled", 41_200, False, 1)
         for prompt in prompts
@@ -173,8 +216,17 @@ def test_usage_and_app_home_are_always_accepted(prompts: list[str], budget: int)
     rows = [SpendRow(f"U{n:09d}", f"U{n:09d}", 1, 1, n * 1000, n * 1000, 0) for n in range(40)]
     report = Report(month_of(NOW, ZONE), "user", rows, {})
     team = team_blocks(report, budget or None, "November 2026")
-    check_view(home_view(mine, team, "F0CHART"), accept_any_file)
-    check_view(home_view(mine, []), accept_any_file)
+    models = models_blocks(menu)
+    made = [
+        replace(held(new_job(prompt=prompt), f"j{n}"), slack_file_ids=[f"F{n}"], thread_ts="1.2")
+        for n, prompt in enumerate(prompts * 2)
+    ][:6]
+    thumbs = thumbnail_blocks(made, lambda job: f"https://t.slack.com/archives/C1/p{job.id}")
+    check_view(home_view(mine, team, models, "F0CHART", thumbs=thumbs), accept_any_file)
+    check_view(home_view(mine, [], models, thumbs=thumbs), accept_any_file)
+    text, blocks = history_text(made * 4, prompts[:1], ZONE, str, lambda job: None)
+    check_message_blocks(blocks, accept_any_file)
+    assert_no_live_mention(text.split("\n", 1)[1])
 
 
 @given(st.integers(min_value=1, max_value=6), st.text(min_size=1, max_size=40))

@@ -45,8 +45,10 @@ async def finished_job(store: Store, prompt: str) -> str:
 
 async def test_prompts_older_than_the_retention_are_blanked(store: Store, clock: SetClock) -> None:
     old = await finished_job(store, "an old secret")
+    await store.record_arguments(old, {"prompt": "an old secret"})
     clock.now = START + timedelta(days=20)
     recent = await finished_job(store, "a recent one")
+    await store.record_arguments(recent, {"prompt": "a recent one"})
     clock.now = START + timedelta(days=30, minutes=1)
     settings = Settings.model_validate({"IMAGEBOT_PROMPT_RETENTION_DAYS": "30"})
 
@@ -54,6 +56,8 @@ async def test_prompts_older_than_the_retention_are_blanked(store: Store, clock:
 
     prompts = {job.id: job.prompt for job in await store.jobs()}
     assert prompts == {old: "", recent: "a recent one"}
+    assert await store.sent_arguments(old) is None  # what fal was sent held the prompt too
+    assert await store.sent_arguments(recent) == {"prompt": "a recent one"}
 
 
 async def test_remembered_events_expire_on_the_bots_clock(store: Store, clock: SetClock) -> None:

@@ -17,16 +17,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from bot.domain.clock import Clock, system_clock
 from bot.domain.failures import ErrorKind
 from bot.domain.usd import to_micros
 from bot.providers.base import ProviderError
 from bot.providers.catalog import Catalog
 from bot.providers.fal.wire import with_retries
+from bot.providers.pricing import parse_price
 
 log = logging.getLogger("bot.providers.fal.queue")
 
@@ -81,8 +83,12 @@ class BillingEvent:
 
 
 class FalPlatform:
-    def __init__(self, base_url: str, key: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, key: str, *, timeout: float = 30.0, clock: Clock = system_clock
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Dates a billing event fal sent without a timestamp.
+        self.clock = clock
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Key {key}"}, timeout=httpx.Timeout(timeout, connect=10.0)
         )
@@ -127,7 +133,7 @@ class FalPlatform:
                 if ids:
                     params["request_id"] = ",".join(ids)
                 pages = self._pages("/models/billing-events", params, "billing_events")
-                found += [_billing_event(item) async for item in pages]
+                found += [_billing_event(item, self.clock) async for item in pages]
         return found
 
     async def unit_prices(self, endpoint_ids: Sequence[str]) -> dict[str, Decimal]:
@@ -245,12 +251,9 @@ def parse_time(value: object) -> datetime | None:
 
 def _decimal(value: object) -> Decimal:
     try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise PlatformError(f"fal's Platform API sent {value!r:.40} as a number") from None
-    if not number.is_finite() or number < 0:
-        raise PlatformError(f"fal's Platform API sent {value!r:.40} as an amount")
-    return number
+        return parse_price(value)
+    except ValueError:
+        raise PlatformError(f"fal's Platform API sent {value!r:.40} as an amount") from None
 
 
 def _history_item(item: dict[str, Any]) -> HistoryItem:
@@ -265,13 +268,13 @@ def _history_item(item: dict[str, Any]) -> HistoryItem:
     )
 
 
-def _billing_event(item: dict[str, Any]) -> BillingEvent:
+def _billing_event(item: dict[str, Any], clock: Clock) -> BillingEvent:
     discount = item.get("percent_discount")
     nano = item.get("cost_estimate_nano_usd")
     return BillingEvent(
         request_id=str(item.get("request_id") or ""),
         endpoint_id=str(item.get("endpoint_id") or ""),
-        timestamp=parse_time(item.get("timestamp")) or datetime.now(UTC),
+        timestamp=parse_time(item.get("timestamp")) or clock(),
         units=_decimal(item.get("output_units", 0)),
         unit_price=_decimal(item.get("unit_price", 0)),
         percent_discount=None if discount is None else _decimal(discount),

@@ -19,7 +19,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from bot.domain.clock import Clock, system_clock
 from bot.providers.base import (
     CancelOutcome,
     Finished,
@@ -67,6 +68,7 @@ class FalProvider(CatalogProvider):
         *,
         platform: FalPlatform | None = None,
         timeout: float = 120.0,
+        clock: Clock = system_clock,
     ) -> None:
         # fal-client reads FAL_RUN_HOST / FAL_QUEUE_RUN_HOST when first imported.
         from fal_client.client import QUEUE_URL_FORMAT
@@ -80,7 +82,8 @@ class FalProvider(CatalogProvider):
             timeout=httpx.Timeout(timeout, connect=15.0),
             limits=httpx.Limits(max_connections=2000, max_keepalive_connections=50),
         )
-        self._submitter = Submitter(self._http, QUEUE_URL_FORMAT, catalog, platform)
+        self.clock = clock
+        self._submitter = Submitter(self._http, QUEUE_URL_FORMAT, catalog, platform, clock)
         # Images are megabytes: aiohttp moves them with far less work per byte than httpx.
         self._media: aiohttp.ClientSession | None = None
 
@@ -163,7 +166,7 @@ class FalProvider(CatalogProvider):
         units = None if response is None else billable_units(response.headers.get(UNITS_HEADER))
         if units is not None or self.platform is None:
             return units
-        now = datetime.now(UTC)
+        now = self.clock()
         try:
             events = await self.platform.billing_events(
                 now - _BILLING_LOOKBACK, now + timedelta(hours=1),

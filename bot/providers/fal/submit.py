@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from bot.domain.clock import Clock, system_clock
 from bot.providers.base import Submission, SubmitGuard, Unavailable, Unconfirmed
 from bot.providers.catalog import Catalog
 from bot.providers.fal.platform import FalPlatform, PlatformError
@@ -53,8 +54,11 @@ class Submitter:
         queue_url: str,
         catalog: Catalog,
         platform: FalPlatform | None,
+        clock: Clock = system_clock,
     ) -> None:
         self.http = http
+        # fal's request history is searched around the moments this clock gives.
+        self.clock = clock
         self.queue_url = queue_url
         self.catalog = catalog
         self.platform = platform
@@ -71,7 +75,7 @@ class Submitter:
                 log.info("an earlier submit reached fal: adopted request=%s", found.request_id)
                 return found
         for number in range(1, SUBMIT_TRIES + 1):
-            started = datetime.now(UTC)
+            started = self.clock()
             wait = None
             try:
                 return await self._send(endpoint_id, arguments)
@@ -123,7 +127,7 @@ class Submitter:
         schema = self.catalog.schema_of(endpoint_id)
         for pause in pauses:
             await asyncio.sleep(pause)
-            now = datetime.now(UTC)
+            now = self.clock()
             try:
                 if self.platform is None:
                     raise PlatformError("no Platform API is configured")

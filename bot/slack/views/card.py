@@ -28,6 +28,7 @@ ACTION_REGENERATE = "imagebot_regenerate"
 ACTION_HIGH_QUALITY = "imagebot_high_quality"
 ACTION_EDIT = "imagebot_edit"
 ACTION_FINAL = "imagebot_final"
+ACTION_DETAILS = "imagebot_details"
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ def _buttons(job: Job, status: CardStatus, model: ModelNote) -> list[Block]:
         if model.final_offer is not None:
             buttons.append(button(f"Final: {model.final_offer}", ACTION_FINAL, job.id))
         buttons.append(button("Edit", ACTION_EDIT, job.id, "primary"))
+        buttons.append(button("Details", ACTION_DETAILS, job.id))
         return buttons
     if isinstance(status, Failed) and job.kind == "generate":
         return [button("Try again", ACTION_REGENERATE, job.id)]

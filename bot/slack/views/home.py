@@ -1,10 +1,12 @@
-"""The App Home tab: a person's own usage; for admins also the team's month and a chart of its
-spend per day (a file shared with the admin: see bot.money.home)."""
+"""The App Home tab: a person's own usage, the models (the default, and menus that open the New
+image dialog preset); for admins also the team's month and a chart of its spend per day (a file
+shared with the admin: see bot.money.home)."""
 
 from __future__ import annotations
 
 from bot.domain.usd import format_usd
-from bot.slack.blockkit import Block, divider, home, slack_image, text_blocks
+from bot.slack.blockkit import Block, actions, divider, home, section, slack_image, text_blocks
+from bot.slack.views.menus import Menu, model_select, style_select
 from bot.slack.views.usage import budget_bar
 from bot.store.report import Report
 
@@ -26,14 +28,41 @@ def team_blocks(report: Report, team_budget: int | None, month_label: str) -> li
     return text_blocks("\n".join(lines))
 
 
+HOME_MODEL_ACTION = "imagebot_home_model"
+HOME_STYLE_ACTION = "imagebot_home_style"
 MODELS_NOTE = (
-    "Models and styles: `/image models` and `/image styles` list what you can use with"
-    " `--model` and `--style`; `--draft` tries a prompt cheaply first."
+    "Pick a model or a style to make a new image with it. `/image models` and `/image styles`"
+    " say what each one does; `--draft` tries a prompt cheaply first."
 )
 
 
-def home_view(mine: list[Block], team: list[Block], chart_file_id: str | None = None) -> Block:
-    blocks = [*mine, *text_blocks(MODELS_NOTE)]
+def models_blocks(menu: Menu) -> list[Block]:
+    """The Models section: the workspace's default and the menus that open the New image
+    dialog with a model or a style chosen."""
+    default = menu.default
+    named = f"*Models* · the default is {default.label} (`{default.name}`)"
+    blocks = [section(f"{named}\n{MODELS_NOTE}")]
+    menus = [
+        model_select(HOME_MODEL_ACTION, menu, "generate"),
+        style_select(HOME_STYLE_ACTION, menu),
+    ]
+    chosen = [element for element in menus if element is not None]
+    if chosen:
+        blocks.append(actions("home_models", chosen))
+    return blocks
+
+
+def home_view(
+    mine: list[Block],
+    team: list[Block],
+    models: list[Block],
+    chart_file_id: str | None = None,
+    *,
+    thumbs: list[Block] | None = None,
+) -> Block:
+    blocks = [*mine, divider(), *models]
+    if thumbs:
+        blocks += [divider(), *thumbs]
     if team:
         blocks += [divider(), *team]
     if chart_file_id is not None:

@@ -64,8 +64,13 @@ def budget_bar(used: int, budget: int) -> str:
 
 
 def _cost(charge: RecentCharge) -> str:
-    if charge.status == "held":
-        return f"running (est. {format_usd(charge.amount_micros)})"
-    if charge.status == "released":
-        return f"{charge.state}, nothing charged"
-    return format_usd(charge.amount_micros) + (" (estimate)" if charge.estimated else "")
+    return cost_text(charge.status, charge.state, charge.amount_micros, charge.estimated)
+
+
+def cost_text(status: str, state: str, micros: int, estimated: bool) -> str:
+    """What a request costs its requester, from its charge's status."""
+    if status == "held":
+        return f"running (est. {format_usd(micros)})"
+    if status == "released":
+        return f"{state}, nothing charged"
+    return format_usd(micros) + (" (estimate)" if estimated else "")

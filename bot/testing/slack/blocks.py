@@ -38,6 +38,9 @@ TEXT_LIMITS = {
     ("input", "hint"): 2000,
     ("button", "text"): 75,
     ("element", "placeholder"): 150,
+    # docs.slack.dev/reference/block-kit/composition-objects/option-object: text 75 at most
+    # (slack_sdk's Option says so too, but to_dict() leaves a select's options unchecked).
+    ("option", "text"): 75,
     ("view", "title"): 24,
     ("view", "submit"): 24,
     ("view", "close"): 24,
@@ -161,6 +164,9 @@ def _texts(block: JSONDict, where: str) -> Iterator[tuple[Any, int, str, bool]]:
         if "placeholder" in element:
             limit = TEXT_LIMITS[("element", "placeholder")]
             yield element["placeholder"], limit, f"{path}/placeholder", True
+        for at, item in enumerate(element.get("options") or []):
+            limit = TEXT_LIMITS[("option", "text")]
+            yield item.get("text"), limit, f"{path}/options/{at}/text", True
 
 
 def _elements(block: JSONDict, where: str) -> Iterator[tuple[JSONDict, str]]:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
+from bot.testing.slack.models import ViewCall
 from bot.testing.slack.standin import SlackStandIn
 
 APP_ID = "A0IMAGEBOT"
@@ -268,6 +269,40 @@ class SlackDriver:
         }
         return await self.interaction(payload)
 
+    async def pick(
+        self, view: ViewCall, action_id: str, value: str, *, user: str = "U0ALICE"
+    ) -> Reply:
+        """Choose `value` in a select menu of a published App Home view (a block_actions
+        payload from a view container, as Slack sends it)."""
+        found = [
+            (block, element)
+            for block in view.view.get("blocks", [])
+            for element in block.get("elements", [])
+            if element.get("action_id") == action_id
+        ]
+        block, element = found[0]
+        (chosen,) = [o for o in element["options"] if o["value"] == value]
+        payload = {
+            "type": "block_actions",
+            "user": self.user_block(user),
+            "api_app_id": APP_ID,
+            "token": "unused-verification-token",
+            "container": {"type": "view", "view_id": view.view_id},
+            "trigger_id": self.slack.trigger_id(ttl=None),
+            "team": self.team_block(),
+            "view": view.view | {"id": view.view_id},
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": action_id,
+                    "block_id": block.get("block_id", ""),
+                    "selected_option": chosen,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return await self.interaction(payload)
+
     async def shortcut(
         self,
         callback_id: str,
@@ -295,11 +330,9 @@ class SlackDriver:
     async def submit_view(
         self, view: dict[str, Any], values: dict[str, str | None], *, user: str = "U0ALICE"
     ) -> Reply:
-        """Submit a modal: `view` is the one opened (its id added), `values` by block id."""
-        state = {
-            block: {"value": {"type": "plain_text_input", "value": value}}
-            for block, value in values.items()
-        }
+        """Submit a modal: `view` is the one opened (its id added), `values` by block id (a
+        menu's value must be one of its options, as a person can only pick those)."""
+        state = {block: _input_state(view, block, value) for block, value in values.items()}
         view_id = view.get("id") or "V" + secrets.token_hex(4).upper()
         payload = {
             "type": "view_submission",
@@ -332,6 +365,28 @@ class SlackDriver:
             "response_urls": [],
         }
         return await self.interaction(payload)
+
+
+def _input_state(view: dict[str, Any], block_id: str, value: str | None) -> dict[str, Any]:
+    """An input's entry in `view.state.values`, keyed by its element's action_id, in the shape
+    Slack gives each element type (docs.slack.dev/reference/interaction-payloads/
+    view-interactions-payload: plain_text_input `value`, static_select `selected_option`,
+    conversations_select `selected_conversation`)."""
+    blocks = [b for b in view.get("blocks", []) if b.get("block_id") == block_id]
+    element: dict[str, Any] = (
+        blocks[0]["element"] if blocks else {"type": "plain_text_input", "action_id": "value"}
+    )
+    kind, action_id = str(element["type"]), str(element.get("action_id", "value"))
+    if kind == "static_select":
+        chosen = [o for o in element["options"] if o["value"] == value]
+        if value is not None and not chosen:
+            raise ValueError(f"{value!r} is not an option of {block_id}")
+        entry = {"type": kind, "selected_option": chosen[0] if chosen else None}
+    elif kind == "conversations_select":
+        entry = {"type": kind, "selected_conversation": value}
+    else:
+        entry = {"type": kind, "value": value}
+    return {action_id: entry}
 
 
 def _rich_text(text: str) -> list[dict[str, Any]]:
