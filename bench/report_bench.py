@@ -29,6 +29,7 @@ from bot.store import Store
 from bot.store.ledger import daily_spend, spend_rows, usage
 from bot.store.records import to_ms
 from bot.store.schema import connect
+from bot.store.sql import Conn
 
 TARGET_SECONDS = 1.0
 RUNS = 5
@@ -72,7 +73,7 @@ async def _measure(path: Path, charges: int) -> list[dict[str, Any]]:
     _fill(path, charges)
     month = date_range(LAST_DAY - timedelta(days=29), LAST_DAY, ZONE)
     start, end = to_ms(month.start), to_ms(month.end)
-    db = await connect(path)
+    db = Conn(await connect(path))
     try:
         checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("spend_rows by=user, 30 days", lambda: spend_rows(db, start, end, "user", ZONE)),

@@ -135,7 +135,7 @@ async def open_services(
     that cannot be opened is a ConfigError naming IMAGEBOT_DATABASE_URL."""
     provider = provider or make_provider(settings, clock)
     try:
-        store = await Store.open(settings.database_path, clock=clock)
+        store = await Store.open(settings.database_target, clock=clock)
     except StoreError as exc:
         await provider.close()
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None

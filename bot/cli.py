@@ -125,8 +125,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """The spend report on the command line, from the database the bot uses."""
     settings = load_settings()
-    path = settings.database_path
-    if not path.exists():
+    path = settings.database_target
+    if isinstance(path, Path) and not path.exists():
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
     zone = settings.zone
     period = _period(args, zone)

@@ -147,9 +147,11 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("must look like sqlite:///path/to/imagebot.db")
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must look like sqlite:///path/to/imagebot.db or postgresql://user@host/db"
+            )
         return value
 
     @property
@@ -161,8 +163,21 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def uses_postgres(self) -> bool:
+        return not self.database_url.startswith("sqlite:///")
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite file (with PostgreSQL: the working directory, beside which the spool
+        lives unless IMAGEBOT_SPOOL_DIR says otherwise)."""
+        if self.uses_postgres:
+            return Path("imagebot.db")
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def database_target(self) -> Path | str:
+        """What the store opens: the SQLite file, or the PostgreSQL URL."""
+        return self.database_url if self.uses_postgres else self.database_path
 
     @property
     def spool_path(self) -> Path:

@@ -254,7 +254,7 @@ async def assembled(
     settings = Settings.model_validate(
         {"IMAGEBOT_DATABASE_URL": f"sqlite:///{folder / 'imagebot.db'}", **env}
     )
-    store = await Store.open(settings.database_path, clock=clock)
+    store = await Store.open(settings.database_target, clock=clock)
     slack = RecordingSlack()
     notifier = Notifier(slack, store)  # type: ignore[arg-type]
     provider = MockProvider(gpt_image_2_prices(), delay=0.05, clock=clock)

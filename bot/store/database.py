@@ -1,6 +1,8 @@
-"""The SQLite file behind the store: one writer connection that does every write inside
-`BEGIN IMMEDIATE` behind an asyncio lock, a reader connection beside it (WAL lets reads run
-while a write is open), and a start that refuses a file that is not imagebot's."""
+"""The database behind the store. SQLite (the default, one process): one writer connection that
+does every write inside `BEGIN IMMEDIATE` behind an asyncio lock, a reader connection beside it
+(WAL lets reads run while a write is open), and a start that refuses a file that is not
+imagebot's. PostgreSQL (replicas): a pool of connections, each write one transaction, and
+admission serialised per person and per team with advisory locks (Conn.serialise)."""
 
 from __future__ import annotations
 
@@ -14,11 +16,19 @@ from pathlib import Path
 from typing import Any, Self
 
 import aiosqlite
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.clock import Clock, system_clock
 from bot.store.records import to_ms
-from bot.store.schema import connect, migrate
-from bot.store.sql import read_all
+from bot.store.schema import connect, migrate, migrate_postgres
+from bot.store.sql import Conn, Row, read_all
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(target: Path | str) -> bool:
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
 
 
 class StoreError(Exception):
@@ -26,18 +36,25 @@ class StoreError(Exception):
 
 
 class Database:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Clock):
+    def __init__(self, writer: Conn, reader: Conn, clock: Clock):
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
         self.clock = clock
 
+    @property
+    def dialect(self) -> str:
+        return self._writer.dialect
+
     @classmethod
     async def open(
         cls, path: Path | str, *, clock: Clock = system_clock, create: bool = True
     ) -> Self:
-        """Open (and migrate) the database; with `create=False` only an existing imagebot
-        database is opened, and an empty file is left as it is. Raises StoreError."""
+        """Open (and migrate) the database: a PostgreSQL URL, or an SQLite file. With
+        `create=False` only an existing imagebot database is opened, and an empty file is left
+        as it is. Raises StoreError."""
+        if is_postgres(path):
+            return await cls._open_postgres(str(path), clock)
         path = Path(path)
         try:
             if not create:
@@ -55,28 +72,54 @@ class Database:
             if isinstance(exc, OSError | sqlite3.Error | RuntimeError):
                 raise StoreError(_problem(path, exc)) from None
             raise
-        return cls(writer, reader, clock)
+        return cls(Conn(writer), Conn(reader), clock)
+
+    @classmethod
+    async def _open_postgres(cls, url: str, clock: Clock) -> Self:
+        pool = AsyncConnectionPool(
+            url, min_size=1, max_size=10,
+            kwargs={"autocommit": True}, open=False,
+        )  # fmt: skip
+        try:
+            await pool.open(wait=True, timeout=30)
+            async with pool.connection() as db:
+                await migrate_postgres(db)
+        except (psycopg.Error, OSError, RuntimeError) as exc:
+            await pool.close()
+            raise StoreError(f"cannot open the database {_redacted(url)}: {exc}") from None
+        except BaseException:
+            await pool.close()
+            raise
+        both = Conn(pool)
+        return cls(both, both, clock)
 
     async def close(self) -> None:
         await self._reader.close()
-        await self._writer.close()
+        if self._writer is not self._reader:
+            await self._writer.close()
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self) -> AsyncIterator[Conn]:
+        if self._writer.dialect == "postgresql":
+            async with self._writer.transaction() as db:
+                yield db
+            return
+        raw = self._writer.raw
+        assert isinstance(raw, aiosqlite.Connection)
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await raw.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
             except BaseException:
-                await self._writer.rollback()
+                await raw.rollback()
                 raise
-            await self._writer.commit()
+            await raw.commit()
 
-    async def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def _one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         rows = await self._all(sql, args)
         return rows[0] if rows else None
 
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return await read_all(self._reader, sql, args)
 
     def _now_ms(self) -> int:
@@ -88,10 +131,19 @@ class Database:
 
     async def _statement(self, sql: str, args: Sequence[Any]) -> bool:
         """One write statement on its own: SQLite makes it atomic without BEGIN/COMMIT, which
-        spares two round trips to the database thread. True when it changed one row."""
+        spares two round trips to the database thread (PostgreSQL: autocommit). True when it
+        changed one row."""
+        if self._writer.dialect == "postgresql":
+            return await self._writer.execute(sql, args) == 1
         async with self._lock:
-            cursor = await self._writer.execute(sql, args)
-            return cursor.rowcount == 1
+            return await self._writer.execute(sql, args) == 1
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, _, rest = url.partition("://")
+    who, at, where = rest.rpartition("@")
+    return f"{scheme}://{who.partition(':')[0]}{at}{where}" if at else url
 
 
 def _check_existing(path: Path) -> None:

@@ -154,12 +154,12 @@ class JobSteps(Database):
         """Store the result and settle the charge at fal's bill (the estimate if none came)."""
         now = self._now_ms()
         async with self._write() as db:
-            cursor = await db.execute(
+            changed = await db.execute(
                 "UPDATE jobs SET state = 'generated', images_json = ?, billed_units = ?,"
                 " generated_at = ?, updated_at = ? WHERE id = ? AND state = 'submitted'",
                 (dump_images(images), _text(billed_units), now, now, job_id),
             )
-            if cursor.rowcount != 1:
+            if changed != 1:
                 return False
             await settling.settle(db, job_id, Bill(cost_micros, billed_units), now)
             return True
@@ -252,9 +252,10 @@ class JobSteps(Database):
         self, endpoint_id: str, quality: str, limit: int = 20
     ) -> list[float]:
         """Seconds from fal starting a job to it finishing, for recent jobs like this one."""
+        quality_of = self._reader.json_text("request_json", "quality")
         rows = await self._all(
             "SELECT (generated_at - COALESCE(started_at, submitted_at)) / 1000.0 AS seconds"
-            " FROM jobs WHERE endpoint_id = ? AND json_extract(request_json, '$.quality') = ?"
+            f" FROM jobs WHERE endpoint_id = ? AND {quality_of} = ?"
             " AND generated_at IS NOT NULL ORDER BY generated_at DESC LIMIT ?",
             (endpoint_id, quality, limit),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
+from bot.store.sql import Row
 
 
 class JobState(StrEnum):
@@ -165,7 +165,7 @@ JOB_COLUMNS = """
 """
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
     request = ImageRequest.model_validate_json(row["request_json"])
     # Retention may have blanked the stored prompt; the request JSON is blanked with it.
     request = request.model_copy(update={"prompt": row["prompt"]})

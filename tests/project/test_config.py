@@ -61,7 +61,7 @@ def test_lists_empty_budgets_and_urls() -> None:
         ({"IMAGEBOT_USER_MONTHLY_BUDGET": "-5"}, "IMAGEBOT_USER_MONTHLY_BUDGET"),
         ({"IMAGEBOT_DEFAULT_QUALITY": "ultra"}, "IMAGEBOT_DEFAULT_QUALITY"),
         ({"IMAGEBOT_PROVIDER": "midjourney"}, "IMAGEBOT_PROVIDER"),
-        ({"IMAGEBOT_DATABASE_URL": "postgres://x"}, "IMAGEBOT_DATABASE_URL"),
+        ({"IMAGEBOT_DATABASE_URL": "mysql://x"}, "IMAGEBOT_DATABASE_URL"),
         ({"IMAGEBOT_TIMEZONE": "Mars/Olympus"}, "IMAGEBOT_TIMEZONE"),
         ({"IMAGEBOT_MAX_JOBS_AT_FAL": "0"}, "IMAGEBOT_MAX_JOBS_AT_FAL"),
     ],

@@ -1,4 +1,4 @@
-"""The store on a real SQLite file: admission against budgets, a job's transitions, dedupe."""
+"""The store on a real SQLite file and a real PostgreSQL database: admission against budgets, a job's transitions, dedupe."""
 
 from __future__ import annotations
 
@@ -21,10 +21,8 @@ MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(
-        tmp_path / "imagebot.db", clock=lambda: datetime(2026, 11, 25, tzinfo=UTC)
-    )
+async def store(target: Path | str) -> AsyncIterator[Store]:
+    opened = await Store.open(target, clock=lambda: datetime(2026, 11, 25, tzinfo=UTC))
     yield opened
     await opened.close()
 
@@ -35,7 +33,15 @@ async def admit(
     return await factories.admit(store, job, user_budget, team, month=MONTH)
 
 
-async def test_schema_version_and_pragmas(store: Store, tmp_path: Path) -> None:
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """For what only SQLite has (PRAGMAs, EXPLAIN QUERY PLAN)."""
+    opened = await Store.open(tmp_path / "imagebot.db")
+    yield opened
+    await opened.close()
+
+
+async def test_schema_version_and_pragmas(sqlite_store: Store, tmp_path: Path) -> None:
     db = tmp_path / "imagebot.db"
     assert query(db, "PRAGMA user_version")[0][0] == len(MIGRATIONS)
     assert query(db, "PRAGMA journal_mode")[0][0] == "wal"
@@ -146,7 +152,7 @@ async def test_claim_is_true_once_until_expiry(store: Store) -> None:
     ],
 )
 async def test_budget_and_report_queries_use_an_index(
-    store: Store, tmp_path: Path, sql: str, index: str
+    sqlite_store: Store, tmp_path: Path, sql: str, index: str
 ) -> None:
     plan = " ".join(
         str(row[3]) for row in query(tmp_path / "imagebot.db", f"EXPLAIN QUERY PLAN {sql}")
