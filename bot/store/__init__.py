@@ -12,7 +12,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import Period
-from bot.store import admission, ledger
+from bot.store import admission, copying, ledger
+from bot.store.copying import CopyRefused
 from bot.store.database import StoreError
 from bot.store.job_steps import JobSteps
 from bot.store.ledger import RecentCharge, SpendRow, Usage
@@ -36,6 +37,7 @@ __all__ = [
     "Admission",
     "Admitted",
     "Bill",
+    "CopyRefused",
     "Duplicate",
     "ImageInput",
     "Job",
@@ -146,6 +148,13 @@ class Store(JobSteps):
                 " 'cancelled')",
                 ("prompt", placeholder, to_ms(before)),
             )
+
+    # --- moving to another database ------------------------------------------------------
+
+    async def copy_into(self, destination: Store) -> dict[str, int]:
+        """Every row of this database into `destination` (migrated and empty); rows per table.
+        Raises CopyRefused when the destination holds data already."""
+        return await copying.copy_all(self._reader, destination._reader, destination._write)
 
     # --- people's names ----------------------------------------------------------------------
 

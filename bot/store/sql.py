@@ -74,6 +74,14 @@ class Conn:
             pg_cursor = await db.execute(to_postgres(sql).encode(), args)
             return pg_cursor.rowcount
 
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each of `rows`."""
+        if isinstance(self.raw, aiosqlite.Connection):
+            await self.raw.executemany(sql, rows)
+            return
+        async with self._pg() as db:
+            await db.cursor().executemany(to_postgres(sql).encode(), rows)
+
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         """Run a query and read every row in one step (see read_all)."""
         if isinstance(self.raw, aiosqlite.Connection):
