@@ -81,12 +81,17 @@ class Database:
             kwargs={"autocommit": True}, open=False,
         )  # fmt: skip
         try:
-            await pool.open(wait=True, timeout=30)
-            async with pool.connection() as db:
+            # One plain connection first: an unreachable server or a refused login is then
+            # PostgreSQL's own one-line reason within seconds, not a pool that keeps retrying.
+            async with await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=10
+            ) as db:
                 await migrate_postgres(db)
+            await pool.open(wait=True, timeout=30)
         except (psycopg.Error, OSError, RuntimeError) as exc:
             await pool.close()
-            raise StoreError(f"cannot open the database {_redacted(url)}: {exc}") from None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"cannot open the database {_redacted(url)}: {reason}") from None
         except BaseException:
             await pool.close()
             raise

@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from bot.domain.failures import ErrorKind
-from bot.store import Admission, Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
+from bot.store import (
+    Admission,
+    Admitted,
+    Duplicate,
+    JobState,
+    NewJob,
+    Refused,
+    ResultImage,
+    Store,
+    StoreError,
+)
 from bot.store.schema import MIGRATIONS
 from tests import factories
 from tests.factories import new_job
@@ -158,3 +168,11 @@ async def test_budget_and_report_queries_use_an_index(
         str(row[3]) for row in query(tmp_path / "imagebot.db", f"EXPLAIN QUERY PLAN {sql}")
     )
     assert index in plan, plan
+
+
+async def test_an_unreachable_postgres_is_one_line_without_the_password() -> None:
+    with pytest.raises(StoreError) as raised:
+        await Store.open("postgresql://bot:s3cret@127.0.0.1:1/imagebot")
+    message = str(raised.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert message.startswith("cannot open the database postgresql://bot@127.0.0.1:1/imagebot:")
