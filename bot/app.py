@@ -26,10 +26,9 @@ from bot.money.notices import Notices
 from bot.money.reconcile import DailyCheck, Reconciler
 from bot.money.spend import Spend
 from bot.providers.base import ImageProvider
+from bot.providers.catalog import model_catalog
 from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
-from bot.providers.pricing import PriceFileError, PriceTable, gpt_image_2_prices, load_price_file
-from bot.providers.profiles import gpt_image_2
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
 from bot.requests.intake import Intake
@@ -103,29 +102,19 @@ class Services:
         await self.store.close()
 
 
-def price_table(settings: Settings) -> PriceTable:
-    table = gpt_image_2_prices()
-    if settings.price_file is not None:
-        try:
-            table = load_price_file(settings.price_file, table)
-        except PriceFileError as exc:
-            raise ConfigError(f"IMAGEBOT_PRICE_FILE: {exc}") from None
-    return table
-
-
 def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvider:
-    prices = price_table(settings)
+    catalog = model_catalog(settings)
     if settings.provider == "mock":
         from bot.providers.mock import MockProvider
 
-        return MockProvider(prices, delay=settings.mock_delay_seconds, clock=clock)
+        return MockProvider(catalog, delay=settings.mock_delay_seconds, clock=clock)
     if settings.fal_key is None or not settings.fal_key.get_secret_value():
         raise ConfigError(
             "FAL_KEY is not set: your fal API key, or set IMAGEBOT_PROVIDER=mock to try without fal"
         )
     key = settings.fal_key.get_secret_value()
     platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key)
-    return FalProvider(key, gpt_image_2(prices), platform=platform)
+    return FalProvider(key, catalog, platform=platform)
 
 
 async def open_services(
@@ -185,7 +174,7 @@ def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -
     platform = provider.platform if isinstance(provider, FalProvider) else None
     if settings.fal_admin_key is None or platform is None:
         return None
-    return DailyCheck(Reconciler(store, platform, provider.profile), settings.zone)
+    return DailyCheck(Reconciler(store, platform, provider.catalog), settings.zone)
 
 
 def build_app(services: Services) -> AsyncApp:

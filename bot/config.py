@@ -73,6 +73,7 @@ class Settings(BaseSettings):
         None, ge=1, validation_alias="IMAGEBOT_PROMPT_RETENTION_DAYS"
     )
     price_file: Path | None = Field(None, validation_alias="IMAGEBOT_PRICE_FILE")
+    models_file: Path | None = Field(None, validation_alias="IMAGEBOT_MODELS_FILE")
     spool_dir: Path | None = Field(None, validation_alias="IMAGEBOT_SPOOL_DIR")
     card_updates_per_minute: float = Field(
         50, gt=0, validation_alias="IMAGEBOT_CARD_UPDATES_PER_MINUTE"
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
         "team_monthly_budget",
         "prompt_retention_days",
         "price_file",
+        "models_file",
         "spool_dir",
         "health_file",
         mode="before",

@@ -8,7 +8,13 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.requests.controls import Controls, ModalError
-from bot.slack.views.card import ACTION_CANCEL, ACTION_EDIT, ACTION_HIGH_QUALITY, ACTION_REGENERATE
+from bot.slack.views.card import (
+    ACTION_CANCEL,
+    ACTION_EDIT,
+    ACTION_FINAL,
+    ACTION_HIGH_QUALITY,
+    ACTION_REGENERATE,
+)
 from bot.slack.views.modal import EDIT_MODAL, EDIT_OPTIONS_BLOCK
 from handlers.payloads import (
     click,
@@ -50,10 +56,15 @@ def _buttons(on: Registrar, controls: Controls) -> None:
         await ack()
         await controls.open_edit(click(body))
 
+    async def final(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await controls.final(click(body))
+
     on.action(ACTION_CANCEL, cancel)
     on.action(ACTION_REGENERATE, regenerate)
     on.action(ACTION_HIGH_QUALITY, high_quality)
     on.action(ACTION_EDIT, edit)
+    on.action(ACTION_FINAL, final)
 
 
 def _edit_dialog(on: Registrar, controls: Controls) -> None:

@@ -22,7 +22,6 @@ from bot.jobs.inputs import InputResolver
 from bot.jobs.runner import Runner, RunnerConfig
 from bot.money.budgets import Budgets
 from bot.providers.mock import MockProvider
-from bot.providers.pricing import gpt_image_2_prices
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
 from bot.requests.intake import Intake
@@ -32,6 +31,7 @@ from bot.slack.errors import SlackError
 from bot.slack.files import SharedFile
 from bot.slack.notifier import Notifier
 from bot.store import Job, Store
+from tests.factories import CATALOG
 
 
 @dataclass
@@ -257,7 +257,7 @@ async def assembled(
     store = await Store.open(settings.database_target, clock=clock)
     slack = RecordingSlack()
     notifier = Notifier(slack, store)  # type: ignore[arg-type]
-    provider = MockProvider(gpt_image_2_prices(), delay=0.05, clock=clock)
+    provider = MockProvider(CATALOG, delay=0.05, clock=clock)
     config = config or RunnerConfig(card_interval=0.01, spool=folder / "spool")
     inputs = InputResolver(provider, slack, settings.max_input_image_bytes)  # type: ignore[arg-type]
     runner = Runner(store, provider, slack, notifier, config, inputs)  # type: ignore[arg-type]

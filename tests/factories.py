@@ -8,11 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain.request import ImageRequest, Quality
+from bot.providers.catalog import Catalog, load_catalog
+from bot.providers.pricing import gpt_image_2_prices
 from bot.store import Admission, Admitted, ImageInput, Job, NewJob, Store
 from bot.store.ledger import SpendRow
 from bot.store.records import JobKind, held_job
 
 GPT_IMAGE_2 = "openai/gpt-image-2"
+# The shipped catalog, as the bot reads it with no operator's file.
+CATALOG: Catalog = load_catalog(gpt_image_2_prices())
 # A month so wide that no job a test admits falls outside it.
 ALWAYS = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 

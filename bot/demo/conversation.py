@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from bot.demo.page import Entry, emoji, page
 from bot.domain.clock import system_clock
-from bot.slack.views.card import ACTION_HIGH_QUALITY
+from bot.slack.views.card import ACTION_FINAL, ACTION_HIGH_QUALITY
 from bot.store import Job, JobState
 from bot.testing.harness import RunningBot, bot_env, running_bot
 from bot.testing.slack.driver import Reply
@@ -225,6 +225,15 @@ class Demo:
         press = driver.press(ACTION_HIGH_QUALITY, first.id, message_ts=first.card_ts or "")
         await self.person("U0ALICE", "[presses High quality on her card]", press)
         await self.until(lambda jobs: _done(jobs, 3))
+        draft = "a poster for Friday's launch --draft"
+        asked = driver.command("/image", draft, user="U0BOB")
+        await self.person("U0BOB", f"/image {draft}", asked, "in #general")
+        latest = (await self.until(lambda jobs: _done(jobs, 4)))[0]  # newest first
+        press = driver.press(
+            ACTION_FINAL, latest.id, message_ts=latest.card_ts or "", user="U0ALICE"
+        )
+        await self.person("U0ALICE", "[presses Final on bob's draft]", press)
+        await self.until(lambda jobs: _done(jobs, 5))
         await self.person("U0ALICE", "/image-usage", driver.command("/image-usage", ""))
         await self.until(lambda jobs: True)
         report = driver.command("/image-admin", "report --csv")

@@ -100,19 +100,48 @@ SIZE_PRESETS: dict[str, Size] = {
 }
 
 
+class Lora(BaseModel):
+    """One LoRA adapter as fal's FLUX LoRA endpoints take it: weights at `path`, at `scale`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(min_length=1, max_length=2000)
+    scale: float = Field(default=1.0, ge=0, le=4)
+
+
 class ImageRequest(BaseModel):
-    """What to ask fal for, parsed from one message."""
+    """What to ask fal for, parsed from one message, for one model of the catalog.
+
+    `model` is the catalog name; empty until intake settles it (the channel's or workspace's
+    default), and requests stored before models were a choice read as GPT Image 2. Whether the
+    model takes each option is its profile's to say (bot.providers.catalog): a value left None
+    was not asked for, and the profile's own default applies. `aspect_ratio` keeps what `--ar`
+    said, for models that take a ratio rather than a size.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     prompt: str = Field(min_length=MIN_PROMPT_CHARS, max_length=MAX_PROMPT_CHARS)
-    quality: Quality
+    model: str = "gpt-image-2"
+    style: str | None = None
+    # Asked with `--draft`: made on the draft model, its card offers the final model.
+    draft: bool = False
+    quality: Quality | None = None
     size: Size | None = None
-    n: int = Field(1, ge=1, le=MAX_IMAGES)
-    output_format: OutputFormat = "png"
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    loras: tuple[Lora, ...] = ()
+    n: int = Field(default=1, ge=1, le=MAX_IMAGES)
+    output_format: OutputFormat | None = None
     background: Background = "auto"
-    image_index: int | None = Field(None, ge=1, le=MAX_IMAGES)
+    image_index: int | None = Field(default=None, ge=1, le=MAX_IMAGES)
     size_note: str | None = None
+
+    @property
+    def file_format(self) -> OutputFormat:
+        """The file type the pictures come in (fal's models default to png)."""
+        return self.output_format or "png"
 
 
 def check_size(width: int, height: int, *, asked: str | None = None) -> Size:

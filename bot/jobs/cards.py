@@ -15,8 +15,19 @@ import time
 from collections.abc import Callable
 
 from bot.domain.failures import ErrorKind, cancel_note, failure_text
+from bot.domain.request import OptionError
+from bot.providers.catalog import Catalog
 from bot.slack.client import SlackError, SlackOut
-from bot.slack.views.card import Cancelled, CardStatus, Done, Failed, Generating, Waiting, card
+from bot.slack.views.card import (
+    Cancelled,
+    CardStatus,
+    Done,
+    Failed,
+    Generating,
+    ModelNote,
+    Waiting,
+    card,
+)
 from bot.store.records import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -60,8 +71,10 @@ class Card:
         *,
         started: Callable[[], float | None],
         ahead: Callable[[], int],
+        model: ModelNote | None = None,
     ) -> None:
         self._slack = slack
+        self.model = model
         self.job = job
         self._budget = budget
         self._interval = interval
@@ -145,7 +158,7 @@ class Card:
 
     async def _update(self, status: CardStatus) -> None:
         assert self.job.card_ts is not None
-        text, blocks = card(self.job, status)
+        text, blocks = card(self.job, status, model=self.model)
         try:
             await self._slack.update(self.job.channel_id, self.job.card_ts, text, blocks)
         except SlackError as exc:
@@ -154,7 +167,7 @@ class Card:
             # Cards are built within Slack's limits; should Slack still refuse one, the short
             # card (who asked, and how it stands) keeps the person informed.
             log.error("Slack refused a card job=%s; showing the short card", self.job.id)
-            text, blocks = card(self.job, status, short=True)
+            text, blocks = card(self.job, status, short=True, model=self.model)
             await self._slack.update(self.job.channel_id, self.job.card_ts, text, blocks)
 
 
@@ -175,3 +188,19 @@ def final_status(job: Job) -> CardStatus:
             job.failure, job.error_message, job.id, charged_micros=charged, estimated=estimated
         )
     )
+
+
+def model_note(catalog: Catalog, job: Job) -> ModelNote:
+    """What the card says of the job's model, from the catalog (a model an operator has since
+    removed still shows by name, without buttons that would need it)."""
+    try:
+        profile = catalog.get(job.request.model)
+    except OptionError:
+        return ModelNote(job.request.model, None)
+    offer = None
+    if job.request.draft and job.kind == "generate":
+        width, height = profile.default_size
+        if job.images:
+            width, height = job.images[0].width or width, job.images[0].height or height
+        offer = catalog.final_offer(job.request, width, height)
+    return ModelNote(profile.label, profile.final_quality, offer)

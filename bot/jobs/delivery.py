@@ -73,7 +73,7 @@ class Delivery:
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         images = []
         for index, output in enumerate(generation.images, start=1):
-            path = folder / image_file_name(job.id, index, job.request.output_format)
+            path = folder / image_file_name(job.id, index, job.request.file_format)
             async with self._downloads:
                 size = await self.provider.download(output.url, path)
             images.append(
@@ -132,7 +132,7 @@ class Delivery:
         return None
 
     async def _file(self, job: Job, index: int, image: ResultImage) -> UploadFile:
-        name = image_file_name(job.id, index, job.request.output_format)
+        name = image_file_name(job.id, index, job.request.file_format)
         path = Path(image.spool_path) if image.spool_path else self.spool / job.id / name
         if not path.is_file():
             # The spool was lost (a new disk, a cleaned folder): fal may still serve the image.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.failures import ErrorKind
-from bot.jobs.cards import Card, UpdateBudget, final_status
+from bot.jobs.cards import Card, UpdateBudget, final_status, model_note
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.slots import Slots
@@ -207,13 +207,14 @@ class Runner(Stopping):
                 self.slack, job, self._budget, self.config.card_interval,
                 started=lambda: self._started.get(job.id),
                 ahead=lambda: self.slots.ahead_of(job.id),
+                model=model_note(self.provider.catalog, job),
             )  # fmt: skip
         return self._cards[job.id]
 
     async def _post_card(self, job: Job, resumed: bool) -> None:
         thread = job.thread_ts
         status: CardStatus = Waiting(self.slots.waiting) if self.slots.waiting else Starting()
-        text, blocks = card(job, status)
+        text, blocks = card(job, status, model=model_note(self.provider.catalog, job))
         ts = await self._posted_before(job, thread) if resumed else None
         if ts is None:
             try:
@@ -309,7 +310,7 @@ class Runner(Stopping):
 
     async def _follow(self, job: Job, card_: Card, submission: Submission) -> Finished:
         """fal's status until it is done; IN_PROGRESS marks the job started (no more Cancel)."""
-        key = (job.endpoint_id, job.request.quality)
+        key = (job.endpoint_id, job.request.quality or "")
         running_since: float | None = None
         watch = self.provider.watch(submission, await self._expected(key))
         async with contextlib.aclosing(watch) as states:

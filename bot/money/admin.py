@@ -26,10 +26,15 @@ log = logging.getLogger(__name__)
 ADMIN_ONLY = "Only imagebot admins can use `/image-admin`."
 ADMIN_HELP = (
     "*/image-admin* (admins)\n"
-    "• `report [this-month|last-month|7d|30d|YYYY-MM-DD..YYYY-MM-DD] [--by user|day|channel|model|"
-    "quality] [--csv]`: spend report; `--csv` sends a CSV file to your DM\n"
+    "• `report [this-month|last-month|7d|30d|YYYY-MM-DD..YYYY-MM-DD]"
+    " [--by user|day|channel|model|style|quality] [--csv]`: spend report; `--csv` sends a CSV"
+    " file to your DM\n"
     "• `budget <@user|default|team> <usd|none|reset>`: set a monthly budget (`none` = no limit,"
-    " `reset` = back to the default)"
+    " `reset` = back to the default)\n"
+    "• `model default <model>`, `model channel <#channel> <model|reset>`: default models;"
+    " `model allow|deny <model>`\n"
+    '• `style add <name> --model <model> [--lora <url>[:<scale>]]… [--prefix "…"]'
+    ' [--suffix "…"] [options]`, `style remove|show <name>`'
 )
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 from bot.config import ConfigError, Settings
 from bot.domain.periods import Period, date_range
 from bot.domain.usd import format_usd
+from bot.providers.catalog import Catalog, model_catalog
 from bot.providers.fal.platform import BillingEvent, FalPlatform, HistoryItem, PlatformError
-from bot.providers.profiles import ModelProfile, gpt_image_2
 from bot.store import Job, Store
 from bot.store.reconciliation import UNATTRIBUTED, Booking, LedgerLine
 
@@ -68,15 +68,15 @@ class Outcome:
 
 
 class Reconciler:
-    def __init__(self, store: Store, platform: FalPlatform, profile: ModelProfile) -> None:
+    def __init__(self, store: Store, platform: FalPlatform, catalog: Catalog) -> None:
         self.store = store
         self.ledger = store.reconciliation
         self.platform = platform
-        self.profile = profile
+        self.catalog = catalog
 
     async def run(self, period: Period, *, fix: bool = False) -> Outcome:
         lines = await self.ledger.lines(period.start, period.end)
-        endpoints = sorted({*self.profile.endpoints, *(line.endpoint_id for line in lines)})
+        endpoints = sorted({*self.catalog.endpoints, *(line.endpoint_id for line in lines)})
         events = await self.platform.billing_events(
             period.start - _EDGE, min(period.end + _EDGE, self.store.clock()),
             endpoint_ids=endpoints,
@@ -126,7 +126,7 @@ class Reconciler:
     async def _owner(self, event: BillingEvent) -> Job | None:
         """The job this request was sent for, by its inputs in fal's request history: the job
         with the same inputs created shortly before fal received it."""
-        schema = self.profile.schema_of(event.endpoint_id)
+        schema = self.catalog.schema_of(event.endpoint_id)
         history = await self.platform.requests(
             [event.endpoint_id], event.timestamp - _EDGE, event.timestamp + timedelta(minutes=5),
             request_id=event.request_id,
@@ -139,7 +139,7 @@ class Reconciler:
             event.endpoint_id, sent - _SAME_JOB, sent + timedelta(minutes=1)
         ):
             job = await self.store.get_job(job_id)
-            if job is not None and _sent_by(self.profile, job, item):
+            if job is not None and _sent_by(self.catalog, job, item):
                 return job
         return None
 
@@ -192,10 +192,13 @@ def _combined(events: list[BillingEvent]) -> BillingEvent:
     )
 
 
-def _sent_by(profile: ModelProfile, job: Job, item: HistoryItem) -> bool:
-    schema = profile.schema_of(item.endpoint_id or job.endpoint_id)
+def _sent_by(catalog: Catalog, job: Job, item: HistoryItem) -> bool:
+    profile = catalog.profile_of(item.endpoint_id or job.endpoint_id)
+    schema = profile.schema_of(item.endpoint_id or job.endpoint_id) if profile else None
     inputs = item.json_input
-    if schema is None or inputs is None or job.endpoint_id != schema.endpoint_id:
+    if profile is None or schema is None or inputs is None:
+        return False
+    if job.endpoint_id != schema.endpoint_id:
         return False
     return schema.same_request(profile.request_inputs(job.kind, job.request), inputs)
 
@@ -208,7 +211,7 @@ def _booking(event: BillingEvent, job: Job | None) -> Booking:
         return booking
     return replace(
         booking, job_id=job.id, user_id=job.user_id, team_id=job.team_id,
-        channel_id=job.channel_id, quality=job.request.quality, images=job.request.n,
+        channel_id=job.channel_id, quality=job.request.quality or "", images=job.request.n,
     )  # fmt: skip
 
 
@@ -277,11 +280,13 @@ def command(settings: Settings, period: Period, *, fix: bool) -> int:
             " admin key (FAL_KEY is used when it is the only one)"
         )
 
+    catalog = model_catalog(settings)
+
     async def run() -> Outcome:
         store = await Store.open(path)
         platform = FalPlatform(settings.fal_api_url, key)
         try:
-            return await Reconciler(store, platform, gpt_image_2()).run(period, fix=fix)
+            return await Reconciler(store, platform, catalog).run(period, fix=fix)
         finally:
             await platform.close()
             await store.close()

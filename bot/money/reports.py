@@ -14,7 +14,13 @@ from datetime import date
 from bot.domain.usd import format_usd, to_usd
 from bot.store.report import Report
 
-_CSV_GROUP_COLUMNS = {"day": "day", "channel": "channel_id", "model": "model", "quality": "quality"}
+_CSV_GROUP_COLUMNS = {
+    "day": "day",
+    "channel": "channel_id",
+    "model": "model",
+    "style": "style",
+    "quality": "quality",
+}
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

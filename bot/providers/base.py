@@ -11,9 +11,9 @@ from typing import Any, Literal, Protocol
 
 from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
-from bot.providers.pricing import PriceTable
+from bot.providers.catalog import Catalog
+from bot.providers.profiles import EndpointKind
 from bot.providers.profiles import JobKind as JobKind
-from bot.providers.profiles import ModelProfile
 
 
 class ProviderError(Exception):
@@ -131,13 +131,14 @@ class SubmitGuard:
 
 class ImageProvider(Protocol):
     name: str
-    prices: PriceTable
-    profile: ModelProfile
-
-    def endpoint_for(self, kind: JobKind) -> str: ...
+    catalog: Catalog
 
     def arguments(
-        self, kind: JobKind, request: ImageRequest, image_urls: list[str], mask_url: str | None
+        self,
+        kind: EndpointKind,
+        request: ImageRequest,
+        image_urls: list[str],
+        mask_url: str | None,
     ) -> dict[str, Any]: ...
 
     async def submit(

@@ -26,7 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bot.domain.clock import Clock, system_clock
 from bot.domain.demo_pricing import DEMO_ENDPOINT_PREFIX
-from bot.domain.request import QUALITIES, Quality
+from bot.domain.request import QUALITIES, ImageRequest, Quality
+from bot.domain.usd import to_micros
 from bot.providers.base import (
     CancelOutcome,
     Finished,
@@ -38,25 +39,22 @@ from bot.providers.base import (
     Submission,
     SubmitGuard,
 )
+from bot.providers.catalog import Catalog, CatalogProvider
 from bot.providers.polling import PollPlan, poll
-from bot.providers.pricing import PriceTable
-from bot.providers.profiles import ProfiledProvider, gpt_image_2
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _DEFAULT_SIZE = (1024, 768)
 _QUALITIES: dict[str, Quality] = {quality: quality for quality in QUALITIES}
 
 
-class MockProvider(ProfiledProvider):
+class MockProvider(CatalogProvider):
     name = "mock"
 
     def __init__(
-        self, prices: PriceTable, *, delay: float = 2.0, clock: Clock = system_clock
+        self, catalog: Catalog, *, delay: float = 2.0, clock: Clock = system_clock
     ) -> None:
-        # The same inputs as GPT Image 2 on fal, under endpoints of its own.
-        generate, edit = (f"{DEMO_ENDPOINT_PREFIX}generate", f"{DEMO_ENDPOINT_PREFIX}edit")
-        self.profile = gpt_image_2(prices).with_endpoints("mock", generate, edit)
-        self.prices = prices
+        # Every model's inputs, as on fal, under endpoints of its own.
+        self.catalog = catalog.with_endpoint_prefix(DEMO_ENDPOINT_PREFIX)
         self.delay = delay
         self.clock = clock
         self.submitted: list[dict[str, Any]] = []
@@ -68,7 +66,8 @@ class MockProvider(ProfiledProvider):
     ) -> Submission:
         request_id = f"mock-{self._now_ms()}-{secrets.token_hex(4)}"
         self.submitted.append({"endpoint_id": endpoint_id, "arguments": arguments})
-        packed = base64.urlsafe_b64encode(json.dumps(arguments).encode()).decode()
+        packed = json.dumps({"endpoint_id": endpoint_id, "arguments": arguments})
+        packed = base64.urlsafe_b64encode(packed.encode()).decode()
         return Submission(
             request_id,
             status_url=f"mock://status/{request_id}",
@@ -94,18 +93,30 @@ class MockProvider(ProfiledProvider):
 
     async def result(self, submission: Submission) -> Generation:
         packed = submission.result_url.partition("?args=")[2]
-        arguments = json.loads(base64.urlsafe_b64decode(packed.encode()))
+        sent = json.loads(base64.urlsafe_b64decode(packed.encode()))
+        arguments = sent["arguments"]
         images = await asyncio.to_thread(self._render_all, submission.request_id, arguments)
-        return Generation(submission.request_id, images, self._demo_bill(arguments, images))
+        bill = self._demo_bill(sent["endpoint_id"], arguments, images)
+        return Generation(submission.request_id, images, bill)
 
-    def _demo_bill(self, arguments: dict[str, Any], images: list[OutputImage]) -> Decimal:
-        """What the price table says fal would bill for these pictures, in units of $1."""
-        if not images:
+    def _demo_bill(
+        self, endpoint_id: str, arguments: dict[str, Any], images: list[OutputImage]
+    ) -> Decimal:
+        """What the model's prices say fal would bill for these pictures, in units of $1."""
+        # A job admitted for fal's own endpoint still has its model's prices.
+        profile = self.catalog.profile_of(endpoint_id) or self.catalog.profile_of(
+            DEMO_ENDPOINT_PREFIX + endpoint_id
+        )
+        if not images or profile is None:
             return Decimal("0")
-        quality = _QUALITIES.get(str(arguments.get("quality")), "auto")
+        request = ImageRequest(
+            prompt="demo", model=profile.name, n=len(images),
+            quality=_QUALITIES.get(str(arguments.get("quality"))),
+            resolution=arguments.get("resolution"),
+        )  # fmt: skip
         inputs = len(arguments.get("image_urls") or [])
         width, height = images[0].width, images[0].height
-        micros = self.prices.estimate_micros(quality, width, height, len(images), inputs)
+        micros = profile.estimate_micros(request, width, height, inputs)
         return Decimal(micros) / 1_000_000
 
     def _render_all(self, request_id: str, arguments: dict[str, Any]) -> list[OutputImage]:
@@ -154,7 +165,7 @@ class MockProvider(ProfiledProvider):
         return Decimal("0")
 
     async def cost_micros(self, endpoint_id: str, units: Decimal) -> int:
-        return self.prices.cost_micros(endpoint_id, units)
+        return to_micros(units)  # the mock bills in dollars
 
     async def close(self) -> None:
         self._images.clear()

@@ -120,16 +120,17 @@ def load_price_file(path: Path, base: PriceTable) -> PriceTable:
         for quality, rows in data.get("per_image", {}).items():
             for size, price in rows.items():
                 width, height = (int(side) for side in str(size).lower().split("x"))
-                per_image.setdefault(quality, {})[(width, height)] = _price(price)
+                per_image.setdefault(quality, {})[(width, height)] = parse_price(price)
         unit_prices = dict(base.unit_prices)
-        unit_prices.update({k: _price(v) for k, v in data.get("unit_price", {}).items()})
-        edit_input = _price(data.get("edit_input_image", base.edit_input_image))
+        unit_prices.update({k: parse_price(v) for k, v in data.get("unit_price", {}).items()})
+        edit_input = parse_price(data.get("edit_input_image", base.edit_input_image))
     except (TypeError, ValueError, AttributeError) as exc:
         raise PriceFileError(f"price file {path} is not in the expected shape: {exc}") from None
     return PriceTable(per_image, unit_prices, base.default_unit_price, edit_input)
 
 
-def _price(value: object) -> Decimal:
+def parse_price(value: object) -> Decimal:
+    """A price in USD from a settings file: finite and not negative, or ValueError."""
     try:
         price = Decimal(str(value))
     except InvalidOperation:

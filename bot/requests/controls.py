@@ -68,7 +68,6 @@ class Controls:
         notifier: Notifier,
         slack: SlackOut,
     ) -> None:
-        self.default_quality = settings.default_quality
         self.store = store
         self.intake = intake
         self.conversation = conversation
@@ -104,17 +103,31 @@ class Controls:
             )
 
     async def again(self, click: Click, *, high_quality: bool) -> None:
-        """Regenerate (the same request) or High quality (the same at `high`)."""
+        """Regenerate (the same request) or High quality (the same at the model's final
+        quality, for a model that has one)."""
         job = await self._own_job(click)
         if job is None:
             return
         request = job.request
-        if high_quality:
-            request = request.model_copy(update={"quality": "high"})
+        final = self.intake.provider.catalog.get(request.model).final_quality
+        if high_quality and final is not None:
+            request = request.model_copy(update={"quality": final})
         await self.intake.submit(
             click.requester, request, kind=job.kind, origin="button",
             thread_ts=job.thread_ts, inputs=job.inputs, parent_job_id=job.parent_job_id,
             source_key=f"button:{click.trigger_id}",
+        )  # fmt: skip
+
+    async def final(self, click: Click) -> None:
+        """Final: the draft's prompt on the final model, in the same thread, charged to
+        whoever pressed it (anyone in the channel may)."""
+        job = await self.store.get_job(click.job_id)
+        if job is None or not job.request.draft:
+            return
+        request = self.intake.provider.catalog.final_of(job.request)
+        await self.intake.submit(
+            click.requester, request, kind="generate", origin="button", thread_ts=job.thread_ts,
+            parent_job_id=job.id, source_key=f"button:{click.trigger_id}",
         )  # fmt: skip
 
     async def open_edit(self, click: Click) -> None:
@@ -155,7 +168,7 @@ class Controls:
         self, user_id: str, team_id: str, target: EditTarget, text: str, key: str
     ) -> None:
         """Run the edit asked for in the dialog (after Slack has its answer)."""
-        request = parse_request(text, default_quality=self.default_quality, allow_image_pick=True)
+        request = parse_request(text, default_quality=None, allow_image_pick=True)
         if isinstance(target, EditOfJob):
             job = await self.store.get_job(target.job_id)
             mine = job is not None and (job.user_id == user_id or target.by_shortcut)

@@ -59,7 +59,6 @@ class Conversation:
         notifier: Notifier,
         slack: SlackOut,
     ) -> None:
-        self.default_quality = settings.default_quality
         self.max_bytes = settings.max_input_image_bytes
         self.store = store
         self.intake = intake
@@ -101,7 +100,7 @@ class Conversation:
         try:
             request = parse_request(
                 message.text,
-                default_quality=self.default_quality,
+                default_quality=None,
                 allow_image_pick=thread_job is not None,
             )
         except OptionError as exc:
@@ -141,6 +140,10 @@ class Conversation:
             )
             await self._tell(who, thread_ts, key, text)
             return
+        if not request.model:
+            # An edit stays on the model that made the image (intake moves it to the edit
+            # model when that one has no edit endpoint).
+            request = request.model_copy(update={"model": job.request.model})
         image = job.images[index - 1]
         file_id = job.slack_file_ids[index - 1] if index <= len(job.slack_file_ids) else None
         source = ImageInput(

@@ -31,11 +31,15 @@ from bot.domain.request import (
     round16,
 )
 
-OPTION_NAMES = ("quality", "size", "ar", "n", "format", "background")
+OPTION_NAMES = (
+    "model", "style", "draft", "quality", "size", "ar", "res", "n", "format", "seed", "background",
+)  # fmt: skip
+# Options that take no value.
+FLAGS = ("draft",)
 # What help and error messages offer. `--background` is read so that asking for one gets the
 # model's own answer (see bot.providers.profiles), but GPT Image 2 has no background setting to
 # offer.
-LISTED_OPTIONS = ("quality", "size", "ar", "n", "format")
+LISTED_OPTIONS = ("model", "style", "draft", "quality", "size", "ar", "res", "n", "format", "seed")
 _PICK_OPTION = "image"
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
@@ -140,6 +144,8 @@ def _read_option(
         if match[1] != "--":
             return None, "", i
         raise _unknown_option(token, name)
+    if name in FLAGS:
+        return name, "yes", i
     if match[3] is not None:
         value, end = match[3], i
     elif i + 1 < len(tokens) and not _OPTION_RE.fullmatch(tokens[i + 1][0]):
@@ -192,14 +198,34 @@ _ACCEPTED = {
     "n": f"1 to {MAX_IMAGES}",
     "format": "png, jpeg or webp",
     "background": "auto, transparent or opaque",
+    "model": "a model's name (see `/image models`)",
+    "style": "a style's name (see `/image styles`)",
+    "res": "a resolution the model lists, like 2K",
+    "seed": "a whole number",
     _PICK_OPTION: f"1 to {MAX_IMAGES}",
 }
 
 
+def _parse_seed(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) > 2**31 - 1:
+        raise OptionError(f"`--seed {value}` isn't a seed: use a whole number up to {2**31 - 1}.")
+    return int(value)
+
+
+def _parse_resolution(value: str) -> str:
+    if not re.fullmatch(r"[0-9]+[kK]", value):
+        raise OptionError(f"`--res {value}` isn't a resolution: use one like 1K, 2K or 4K.")
+    return value.upper()
+
+
 def parse_request(
-    text: str, *, default_quality: Quality = "medium", allow_image_pick: bool = False
+    text: str, *, default_quality: Quality | None = "medium", allow_image_pick: bool = False
 ) -> ImageRequest:
-    """Parse `<prompt> [options]`; `allow_image_pick` enables `#N` / `--image N` (thread edits)."""
+    """Parse `<prompt> [options]`; `allow_image_pick` enables `#N` / `--image N` (thread edits).
+
+    The model is left empty unless `--model` names one, and with `default_quality=None` so is
+    an unasked quality or format: intake settles them from the model's profile.
+    """
     raw, prompt = _scan(text, allow_image_pick)
     if "size" in raw and "ar" in raw:
         raise OptionError("Use either `--size` or `--ar`, not both.")
@@ -207,7 +233,8 @@ def parse_request(
     if "ar" in raw:
         size = _parse_ratio(raw["ar"])
     quality = _pick("quality", raw["quality"], QUALITIES, {}) if "quality" in raw else None
-    output_format = _pick("format", raw.get("format", "png"), OUTPUT_FORMATS, _FORMAT_ALIASES)
+    fmt = raw.get("format", "png" if default_quality else None)
+    output_format = _pick("format", fmt, OUTPUT_FORMATS, _FORMAT_ALIASES) if fmt else None
     background = _pick("background", raw.get("background", "auto"), BACKGROUNDS, {})
     if background == "transparent" and output_format == "jpeg":
         raise OptionError(
@@ -219,8 +246,14 @@ def parse_request(
     _check_prompt(prompt)
     return ImageRequest(
         prompt=prompt,
+        model=raw.get("model", "").lower(),
+        style=raw["style"].lower() if "style" in raw else None,
+        draft="draft" in raw,
         quality=quality or default_quality,
         size=size,
+        aspect_ratio=raw["ar"].replace("/", ":") if "ar" in raw else None,
+        resolution=_parse_resolution(raw["res"]) if "res" in raw else None,
+        seed=_parse_seed(raw["seed"]) if "seed" in raw else None,
         n=n,
         output_format=output_format,
         background=background,
@@ -240,7 +273,9 @@ def help_text(default_quality: Quality = "medium") -> str:
         [
             "*Make an image:* `/image <prompt> [options]`",
             "",
-            "*Options* (anywhere in the text):",
+            "*Options* (anywhere in the text; each model takes some of them, see `/image models`):",
+            "• `--model NAME`, `--style NAME`: another model, or an admin's style"
+            " (`/image styles`); `--draft`: a cheap draft first, with a *Final* button",
             f"• `--quality low|medium|high|auto`: detail and cost (default `{default_quality}`)",
             f"• `--size WxH` or a preset: {presets} "
             "(default: 4:3 landscape for new images, the shape of the input for edits). "
@@ -251,6 +286,7 @@ def help_text(default_quality: Quality = "medium") -> str:
             "(use either `--size` or `--ar`)",
             f"• `--n 1..{MAX_IMAGES}`: how many images (default `1`)",
             "• `--format png|jpeg|webp`: file type (default `png`)",
+            "• `--res 1K|2K|4K`, `--seed N`: for models that take them",
             "",
             "*Edit:* reply in the image's thread with what to change; it edits the latest image. "
             "Start with `#2` (or `--image 2`) to edit another one of its images.",

@@ -10,21 +10,19 @@ import logging
 
 from bot.config import Settings
 from bot.domain.clock import Clock
-from bot.domain.request import ImageRequest, Size
+from bot.domain.request import ImageRequest, OptionError, Size
 from bot.domain.usd import format_usd
 from bot.jobs.runner import Runner, log_state
 from bot.money.budgets import Budgets
 from bot.providers.base import ImageProvider, JobKind
+from bot.requests.models import Models
 from bot.slack.notifier import Notifier, Requester
 from bot.store import Admission, Admitted, Duplicate, ImageInput, NewJob, Refused
 
 log = logging.getLogger(__name__)
 
-# What fal makes when no size is given: landscape_4_3 for text, about a square for edits.
-_DEFAULT_SIZES: dict[JobKind, Size] = {
-    "generate": Size(width=1024, height=768),
-    "edit": Size(width=1024, height=1024),
-}
+# What an edit makes when no size is given: about a square, or the shape of its input.
+_EDIT_SIZE = Size(width=1024, height=1024)
 
 
 class Intake:
@@ -38,6 +36,7 @@ class Intake:
         clock: Clock,
     ) -> None:
         self.allowed_channels = settings.allowed_channels
+        self.models = Models(provider.catalog, budgets.store, settings.default_quality)
         self.clock = clock
         self.budgets = budgets
         self.runner = runner
@@ -52,14 +51,16 @@ class Intake:
         self, kind: JobKind, request: ImageRequest, inputs: list[ImageInput] | None = None
     ) -> int:
         """The hold: for an edit without a size, the output follows its largest input."""
+        profile = self.provider.catalog.get(request.model)
         images = [item for item in inputs or [] if not item.is_mask]
-        size = request.size or _DEFAULT_SIZES[kind]
-        width, height = size.width, size.height
-        if kind == "edit" and request.size is None and any(i.width and i.height for i in images):
+        width, height = profile.default_size
+        if kind == "edit":
+            width, height = _EDIT_SIZE.width, _EDIT_SIZE.height
+        if request.size is not None:
+            width, height = request.size.width, request.size.height
+        elif kind == "edit" and any(i.width and i.height for i in images):
             width, height = max(((i.width, i.height) for i in images), key=lambda s: s[0] * s[1])
-        return self.provider.prices.estimate_micros(
-            request.quality, width, height, request.n, len(images)
-        )
+        return profile.estimate_micros(request, width, height, len(images))
 
     async def submit(
         self,
@@ -80,12 +81,13 @@ class Intake:
                 who, "Image requests aren't enabled in this channel. Ask an admin."
             )
             return None
-        refusal = self.provider.profile.refusal(request)
-        if refusal is not None:
-            await self.notifier.tell(who, refusal)
+        try:
+            profile, request = await self.models.settle(request, kind, who.channel_id)
+        except OptionError as exc:
+            await self.notifier.tell(who, exc.message)
             return None
         inputs = inputs or []
-        endpoint = self.provider.endpoint_for(kind)
+        endpoint = profile.endpoint_for(kind)
         new = NewJob(
             user_id=who.user_id, team_id=who.team_id, channel_id=who.channel_id,
             thread_ts=thread_ts, response_url=who.response_url, kind=kind, origin=origin,

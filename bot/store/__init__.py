@@ -12,7 +12,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import Period
-from bot.store import admission, copying, ledger
+from bot.store import admission, choices, copying, ledger
+from bot.store.choices import ModelSettings, StoredStyle
 from bot.store.copying import CopyRefused
 from bot.store.database import StoreError
 from bot.store.job_steps import JobSteps
@@ -42,11 +43,13 @@ __all__ = [
     "ImageInput",
     "Job",
     "JobState",
+    "ModelSettings",
     "NewJob",
     "Refused",
     "ResultImage",
     "Store",
     "StoreError",
+    "StoredStyle",
 ]
 
 
@@ -77,6 +80,31 @@ class Store(JobSteps):
     async def budget_for(self, scope: str, subject: str, fallback: int | None) -> int | None:
         """The budget that applies (as admission sees it)."""
         return await admission.budget(self._reader, scope, subject, fallback)
+
+    # --- model choices and styles (the SQL is in bot.store.choices) ---------------------------
+
+    async def model_settings(self) -> ModelSettings:
+        return await choices.model_settings(self._reader)
+
+    async def set_model(self, scope: str, subject: str, model: str, *, by: str) -> None:
+        """scope `workspace` (subject ''), `channel` (a channel id) or `deny` (a model)."""
+        async with self._write() as db:
+            await choices.set_model(db, scope, subject, model, by, self._now_ms())
+
+    async def clear_model(self, scope: str, subject: str) -> None:
+        async with self._write() as db:
+            await choices.clear_model(db, scope, subject)
+
+    async def save_style(self, style: StoredStyle) -> None:
+        async with self._write() as db:
+            await choices.save_style(db, style, self._now_ms())
+
+    async def delete_style(self, name: str) -> bool:
+        async with self._write() as db:
+            return await choices.delete_style(db, name)
+
+    async def styles(self, name: str | None = None) -> list[StoredStyle]:
+        return await choices.styles(self._reader, name)
 
     # --- spend (the SQL is in bot.store.ledger) --------------------------------------------
 

@@ -94,18 +94,22 @@ async def _insert_job(db: Conn, job_id: str, new: NewJob, now: int) -> None:
     await db.execute(
         "INSERT INTO jobs (id, team_id, user_id, channel_id, thread_ts, response_url, kind, origin,"
         " request_json, prompt, inputs_json, parent_job_id, endpoint_id, state, source_key,"
-        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?)",
+        " created_at, updated_at, model, style)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?,?,?)",
         (
             job_id, new.team_id, new.user_id, new.channel_id, new.thread_ts, new.response_url,
             new.kind, new.origin, request.model_dump_json(), request.prompt,
             dump_inputs(new.inputs), new.parent_job_id, new.endpoint_id, new.source_key, now, now,
+            request.model, request.style,
         ),
     )  # fmt: skip
     await db.execute(
         "INSERT INTO charges (job_id, team_id, user_id, channel_id, model, quality, images, status,"
-        " estimate_micros, amount_micros, created_at) VALUES (?,?,?,?,?,?,?,'held',?,?,?)",
+        " estimate_micros, amount_micros, created_at, catalog_model, style)"
+        " VALUES (?,?,?,?,?,?,?,'held',?,?,?,?,?)",
         (
-            job_id, new.team_id, new.user_id, new.channel_id, new.model, request.quality,
-            request.n, new.estimate_micros, new.estimate_micros, now,
+            job_id, new.team_id, new.user_id, new.channel_id, new.model, request.quality or "",
+            request.n, new.estimate_micros, new.estimate_micros, now, request.model,
+            request.style or "",
         ),
     )  # fmt: skip

@@ -20,7 +20,7 @@ from bot.domain.periods import date_range
 from bot.store.records import JobState, from_ms, to_ms
 from bot.store.sql import Conn, read_all
 
-Grouping = Literal["user", "day", "channel", "model", "quality"]
+Grouping = Literal["user", "day", "channel", "model", "style", "quality"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 ChargeStatus = Literal["held", "settled", "released"]
 
@@ -28,7 +28,9 @@ ChargeStatus = Literal["held", "settled", "released"]
 _COLUMNS: dict[str, str] = {
     "user": "c.user_id",
     "channel": "c.channel_id",
-    "model": "c.model",
+    # A line fal billed that no job claims has no catalog model: its endpoint stands in.
+    "model": "COALESCE(NULLIF(c.catalog_model, ''), c.model)",
+    "style": "c.style",
     "quality": "c.quality",
 }
 _SUMS = (

@@ -156,6 +156,7 @@ class Job:
 JOB_COLUMNS = """
     j.id, j.team_id, j.user_id, j.channel_id, j.thread_ts, j.card_ts, j.response_url, j.kind,
     j.origin, j.request_json, j.prompt, j.inputs_json, j.parent_job_id, j.endpoint_id, j.state,
+    j.model,
     j.fal_request_id, j.fal_status_url, j.fal_result_url, j.fal_cancel_url, j.images_json,
     j.billed_units, j.slack_files_json, j.upload_started, j.card_done, j.error_kind,
     j.error_message,
@@ -168,7 +169,8 @@ JOB_COLUMNS = """
 def job_from_row(row: Row) -> Job:
     request = ImageRequest.model_validate_json(row["request_json"])
     # Retention may have blanked the stored prompt; the request JSON is blanked with it.
-    request = request.model_copy(update={"prompt": row["prompt"]})
+    # Requests stored before models were a choice carry no model: the column says which.
+    request = request.model_copy(update={"prompt": row["prompt"], "model": row["model"]})
     return Job(
         id=row["id"],
         team_id=row["team_id"],

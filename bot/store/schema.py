@@ -155,6 +155,35 @@ MIGRATIONS: list[str] = [
         seen_at         INTEGER NOT NULL
     );
     """,
+    # 4: models are a choice. Each job and charge names its catalog model and style (a
+    # charge's `model` column keeps the fal endpoint it was billed under); jobs and charges
+    # from before ran on GPT Image 2. Which model a workspace or channel uses by default and
+    # which models are allowed, and the styles admins define, are settings in rows.
+    """
+    ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT 'gpt-image-2';
+    ALTER TABLE jobs ADD COLUMN style TEXT;
+    ALTER TABLE charges ADD COLUMN catalog_model TEXT NOT NULL DEFAULT '';
+    ALTER TABLE charges ADD COLUMN style TEXT NOT NULL DEFAULT '';
+    UPDATE jobs SET model = 'gpt-image-2';
+    UPDATE charges SET catalog_model = 'gpt-image-2' WHERE job_id IS NOT NULL;
+
+    CREATE TABLE model_settings (
+        scope           TEXT NOT NULL CHECK (scope IN ('workspace', 'channel', 'deny')),
+        subject         TEXT NOT NULL DEFAULT '',
+        model           TEXT NOT NULL,
+        updated_by      TEXT NOT NULL DEFAULT '',
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (scope, subject)
+    );
+
+    CREATE TABLE styles (
+        name            TEXT PRIMARY KEY,
+        model           TEXT NOT NULL,
+        definition_json TEXT NOT NULL,
+        created_by      TEXT NOT NULL,
+        created_at      INTEGER NOT NULL
+    );
+    """,
 ]
 
 

@@ -44,17 +44,19 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
         "asked for an image",
         "bob (in the thread): make",
         "asked for an edit",
+        "bob in #general: /image a poster for Friday's launch --draft",
+        "[presses Final on bob's draft]",
         "only you can see this",
         "Top spenders",
     ):
         assert said in transcript, said
     # Every card ends with a non-zero amount marked as pretend; so do usage and the report.
     finals = re.findall(r"card: (✅ Done in \d+ s · \$(0\.\d+) \(demo pricing\))", transcript)
-    assert len(finals) == 3 and all(Decimal(amount) > 0 for _, amount in finals)
+    assert len(finals) == 5 and all(Decimal(amount) > 0 for _, amount in finals)
     assert re.search(r"Your image spend in \w+ \d{4} \(demo pricing\)\n +\$0\.[1-9]", transcript)
     assert "Demo pricing: the mock provider billed" in transcript
     images = sorted(out.glob("*.png"))
-    assert len(images) == 3
+    assert len(images) == 5
     for path in images:
         with Image.open(path) as image:
             image.verify()
@@ -80,13 +82,16 @@ async def test_demo_plays_the_conversation_and_shows_the_money(tmp_path: Path) -
         ["Regenerate", "High quality", "Edit"],
         ["Regenerate", "High quality", "Edit"],
         ["Regenerate", "Edit"],  # the high-quality one has no High quality button
+        # The draft offers Final on the final model; its model has no qualities.
+        ["Regenerate", "Final: GPT Image 2 · high · ~$0.15", "Edit"],
+        ["Regenerate", "Edit"],
     ]
     assert all(f'<img src="{path.name}"' in page for path in images)
     assert f'<a href="{report.name}">' in page
     # mrkdwn rendered: the prompt quoted, names bold, the budget bar as code, no markup left.
     assert "<blockquote>a lighthouse at dawn, oil painting</blockquote>" in page
     assert '<b><span class="mention">@alice</span> asked for an image</b>' in page
-    assert re.search(r"<code>[█░]{20}</code> 1%", page)
+    assert re.search(r"<code>[█░]{20}</code> [1-3]%", page)
     assert "`" not in page and "*" not in page.replace("*/", "")
 
 
@@ -120,7 +125,7 @@ async def test_a_folder_used_before_starts_clean_and_a_file_is_refused(tmp_path:
     assert first.returncode == again.returncode == 0, again.stderr
     names = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".csv", ".html", ".txt"))
     assert "01-old.png" not in names and "conversation.html" not in names
-    assert "notes.txt" in names and len([n for n in names if n.endswith(".png")]) == 3
+    assert "notes.txt" in names and len([n for n in names if n.endswith(".png")]) == 5
     with sqlite3.connect(out / "imagebot.db") as db:
         prompts = [row[0] for row in db.execute("SELECT prompt FROM jobs")]
     assert "a teapot" not in prompts and prompts.count("a kettle") == 2

@@ -14,10 +14,10 @@ import pytest
 
 from bot.providers.base import ContentPolicy, Finished, Running, Submission, SubmitGuard
 from bot.providers.fal.queue import FalProvider
-from bot.providers.profiles import gpt_image_2
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import bot_env, running_bot
 from bot.testing.slack.standin import SlackStandIn
+from tests.factories import CATALOG
 
 BASE = "https://queue.fal.example/openai/gpt-image-2/requests/r1"
 SUBMISSION = Submission("r1", f"{BASE}/status", BASE, f"{BASE}/cancel")
@@ -27,7 +27,7 @@ RESULT = {"images": [{"url": "https://cdn.fal.example/r1/0.png", "width": 1024, 
 
 @pytest.fixture
 async def provider(fal: FalStandIn) -> AsyncIterator[FalProvider]:
-    made = FalProvider(fal.key, gpt_image_2())
+    made = FalProvider(fal.key, CATALOG)
     yield made
     await made.close()
 

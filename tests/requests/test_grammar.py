@@ -22,11 +22,11 @@ from bot.domain.request import (
     check_size,
     fit_aspect_ratio,
 )
-from bot.providers.profiles import gpt_image_2
 from bot.requests.grammar import help_text, is_help, parse_request
 from bot.testing.fal.models import validate
+from tests.factories import CATALOG
 
-PROFILE = gpt_image_2()
+PROFILE = CATALOG.get("gpt-image-2")
 
 
 def assert_fal_rules(size: Size) -> None:
@@ -58,9 +58,9 @@ PARSED: list[tuple[str, str, dict[str, Any]]] = [
     ("a cat --size 1536*1024", "a cat", {"size": size(1536, 1024)}),
     ("a cat --size=1024x1536", "a cat", {"size": size(1024, 1536)}),
     ("a cat --size Square", "a cat", {"size": size(1024, 1024)}),
-    ("a cat --ar 16:9", "a cat", {"size": size(1280, 720)}),
-    ("a cat --ar 16/9", "a cat", {"size": size(1280, 720)}),
-    ("a cat --ar=1:1", "a cat", {"size": size(1024, 1024)}),
+    ("a cat --ar 16:9", "a cat", {"size": size(1280, 720), "aspect_ratio": "16:9"}),
+    ("a cat --ar 16/9", "a cat", {"size": size(1280, 720), "aspect_ratio": "16:9"}),
+    ("a cat --ar=1:1", "a cat", {"size": size(1024, 1024), "aspect_ratio": "1:1"}),
     ("a cat --n 4", "a cat", {"n": 4}),
     ("a cat --n=1", "a cat", {"n": 1}),
     ("a cat --format jpeg", "a cat", {"output_format": "jpeg"}),
@@ -107,6 +107,7 @@ def test_parse_options(text: str, prompt: str, fields: dict[str, Any]) -> None:
     request = parse_request(text)
     expected = {
         "prompt": prompt,
+        "model": "",
         "quality": "medium",
         "size": None,
         "n": 1,
@@ -441,11 +442,17 @@ def test_any_successful_parse_is_valid_for_fal(words: list[str], allow_image_pic
     assert request.prompt == request.prompt.strip()
     if request.size is not None:
         assert_fal_rules(request.size)
-    # What GPT Image 2 can do fits fal's published schema; what it cannot, it refuses.
-    if PROFILE.refusal(request) is None:
+    # What a model can do fits fal's published schema; what it cannot, it refuses.
+    for profile in CATALOG:
+        try:
+            settled = profile.complete(request, "medium")
+        except OptionError as error:
+            assert error.message
+            continue
         for kind in ("generate", "edit"):
-            args = PROFILE.arguments(kind, request, ["https://x/1.png"], None)
-            assert validate(PROFILE.endpoint_for(kind), args) == []
+            if profile.has(kind):
+                args = profile.arguments(kind, settled, ["https://x/1.png"], None)
+                assert validate(profile.endpoint_for(kind), args) == []
 
 
 # Bad options as people type them after `/image`: each was once a case of the HTTP table in

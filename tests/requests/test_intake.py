@@ -21,7 +21,7 @@ async def test_an_admitted_request_is_held_and_run_to_the_end(tmp_path: Path) ->
         (done,) = await parts.finished()
 
     assert isinstance(admission, Admitted) and admission.job.id == done.id
-    assert done.state == JobState.DELIVERED and done.endpoint_id == "mock/generate"
+    assert done.state == JobState.DELIVERED and done.endpoint_id == "mock/openai/gpt-image-2"
     assert done.estimate_micros == 40_000 and done.response_url == ALICE.response_url
     assert parts.slack.told("U0ALICE") == []
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import price_table
 from bot.config import ConfigError, Settings
 from bot.domain.request import OptionError
 from bot.domain.usd import format_usd, parse_usd, to_micros
+from bot.providers.catalog import price_table
 from bot.providers.pricing import gpt_image_2_prices
 from bot.requests.grammar import is_help, parse_request
 from bot.store import Admitted, NewJob, Refused, Store

@@ -243,9 +243,15 @@ async def test_recent_charges_newest_first_with_prompt_and_state(
 
 async def test_demo_money_is_what_the_mock_provider_billed(path: Path | str, db: Conn) -> None:
     add(path, "UA", 42_100)
-    add(path, "UA", 60_000, model="mock/generate")
-    add(path, "UB", 70_000, model="mock/edit", status="held")
-    add(path, "UB", 9_000, model="mock/generate", at=datetime(2026, 12, 2, tzinfo=NEW_YORK))
+    add(path, "UA", 60_000, model="mock/openai/gpt-image-2")
+    add(path, "UB", 70_000, model="mock/openai/gpt-image-2/edit", status="held")
+    add(
+        path,
+        "UB",
+        9_000,
+        model="mock/openai/gpt-image-2",
+        at=datetime(2026, 12, 2, tzinfo=NEW_YORK),
+    )
     assert await demo_micros(db, START, END) == 130_000
     assert await demo_micros(db, START, END, "UA") == 60_000
     assert await demo_micros(db, START, END, "UC") == 0

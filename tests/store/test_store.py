@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.domain.failures import ErrorKind
+from bot.domain.periods import Period, date_range
 from bot.store import (
     Admission,
     Admitted,
@@ -22,12 +25,17 @@ from bot.store import (
     Store,
     StoreError,
 )
-from bot.store.schema import MIGRATIONS
+from bot.store.schema import MIGRATIONS, _statements
 from tests import factories
 from tests.factories import new_job
 from tests.helpers import query
 
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def factories_period() -> Period:
+    return date_range(date(1970, 1, 1), date(2100, 1, 1), UTC_ZONE)
 
 
 @pytest.fixture
@@ -176,3 +184,44 @@ async def test_an_unreachable_postgres_is_one_line_without_the_password() -> Non
     message = str(raised.value)
     assert "\n" not in message and "s3cret" not in message
     assert message.startswith("cannot open the database postgresql://bot@127.0.0.1:1/imagebot:")
+
+
+async def test_jobs_and_charges_from_before_models_were_a_choice_read_as_gpt_image_2(
+    tmp_path: Path,
+) -> None:
+    """A database left by the last version (schema 3): its job has no model in its request,
+    its charge no catalog model; after migration 4 both are GPT Image 2's."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:3]:
+            for statement in _statements(script):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 3")
+        old_request = '{"prompt": "a cat", "quality": "low", "n": 1, "output_format": "png"}'
+        db.execute(
+            "INSERT INTO jobs (id, user_id, channel_id, kind, origin, request_json, prompt,"
+            " endpoint_id, state, created_at, updated_at) VALUES"
+            " ('j1', 'U1', 'C1', 'generate', 'command', ?, 'a cat', 'openai/gpt-image-2',"
+            " 'delivered', 1, 1)",
+            (old_request,),
+        )
+        db.execute(
+            "INSERT INTO charges (job_id, user_id, channel_id, model, quality, images, status,"
+            " estimate_micros, amount_micros, created_at) VALUES"
+            " ('j1', 'U1', 'C1', 'openai/gpt-image-2', 'low', 1, 'settled', 10000, 9000, 1)"
+        )
+    db.close()
+
+    store = await Store.open(path)
+    try:
+        job = await store.get_job("j1")
+        period = factories_period()
+        by_model = await store.spend_rows(period, "model", UTC_ZONE)
+    finally:
+        await store.close()
+
+    assert job is not None and job.request.model == "gpt-image-2"
+    assert job.request.quality == "low" and job.amount_micros == 9000
+    assert [(row.group, row.spend_micros) for row in by_model] == [("gpt-image-2", 9000)]
+    rows = query(path, "SELECT model, catalog_model FROM charges")
+    assert [tuple(row) for row in rows] == [("openai/gpt-image-2", "gpt-image-2")]

@@ -25,8 +25,8 @@ import httpx
 from bot.domain.failures import ErrorKind
 from bot.domain.usd import to_micros
 from bot.providers.base import ProviderError
+from bot.providers.catalog import Catalog
 from bot.providers.fal.wire import with_retries
-from bot.providers.pricing import PriceTable
 
 log = logging.getLogger("bot.providers.fal.queue")
 
@@ -180,7 +180,7 @@ class UnitPrices:
     def __init__(
         self,
         platform: FalPlatform | None,
-        table: PriceTable,
+        table: Catalog,
         *,
         keep_seconds: float = 86_400.0,
         retry_seconds: float = 3_600.0,

@@ -41,11 +41,11 @@ from bot.providers.base import (
     SubmitGuard,
     Unavailable,
 )
+from bot.providers.catalog import Catalog, CatalogProvider
 from bot.providers.fal.platform import FalPlatform, PlatformError, UnitPrices
 from bot.providers.fal.submit import Submitter
 from bot.providers.fal.wire import UNITS_HEADER, billable_units, error_of, json_body, with_retries
 from bot.providers.polling import PollPlan, poll
-from bot.providers.profiles import ModelProfile, ProfiledProvider
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ _MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
 _BILLING_LOOKBACK = timedelta(days=7)
 
 
-class FalProvider(ProfiledProvider):
+class FalProvider(CatalogProvider):
     name = "fal"
 
     def __init__(
         self,
         key: str,
-        profile: ModelProfile,
+        catalog: Catalog,
         *,
         platform: FalPlatform | None = None,
         timeout: float = 120.0,
@@ -71,17 +71,16 @@ class FalProvider(ProfiledProvider):
         # fal-client reads FAL_RUN_HOST / FAL_QUEUE_RUN_HOST when first imported.
         from fal_client.client import QUEUE_URL_FORMAT
 
-        self.profile = profile
-        self.prices = profile.prices
+        self.catalog = catalog
         self.platform = platform
-        self.unit_prices = UnitPrices(platform, profile.prices)
+        self.unit_prices = UnitPrices(platform, catalog)
         # Each job at fal holds one status stream open, so allow as many connections as jobs.
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Key {key}"},
             timeout=httpx.Timeout(timeout, connect=15.0),
             limits=httpx.Limits(max_connections=2000, max_keepalive_connections=50),
         )
-        self._submitter = Submitter(self._http, QUEUE_URL_FORMAT, profile, platform)
+        self._submitter = Submitter(self._http, QUEUE_URL_FORMAT, catalog, platform)
         # Images are megabytes: aiohttp moves them with far less work per byte than httpx.
         self._media: aiohttp.ClientSession | None = None
 
@@ -134,6 +133,10 @@ class FalProvider(ProfiledProvider):
     async def result(self, submission: Submission) -> Generation:
         response = await self._send("GET", submission.result_url)
         body = json_body(response)
+        # Most models answer `images: [...]`; an upscaler answers one `image` (fal-js
+        # endpoints.ts, SeedVRImageOutput).
+        single = body.get("image")
+        listed = body.get("images") or ([single] if isinstance(single, dict) else [])
         images = [
             OutputImage(
                 url=str(item["url"]),
@@ -142,7 +145,7 @@ class FalProvider(ProfiledProvider):
                 height=int(item.get("height") or 0),
                 file_name=str(item.get("file_name") or ""),
             )
-            for item in body.get("images", [])
+            for item in listed
             if isinstance(item, dict) and item.get("url")
         ]
         if not images:

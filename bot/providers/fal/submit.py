@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 
 from bot.providers.base import Submission, SubmitGuard, Unavailable, Unconfirmed
+from bot.providers.catalog import Catalog
 from bot.providers.fal.platform import FalPlatform, PlatformError
 from bot.providers.fal.wire import backoff, error_of, json_body, retry_after
-from bot.providers.profiles import ModelProfile
 
 log = logging.getLogger("bot.providers.fal.queue")
 
@@ -51,12 +51,12 @@ class Submitter:
         self,
         http: httpx.AsyncClient,
         queue_url: str,
-        profile: ModelProfile,
+        catalog: Catalog,
         platform: FalPlatform | None,
     ) -> None:
         self.http = http
         self.queue_url = queue_url
-        self.profile = profile
+        self.catalog = catalog
         self.platform = platform
 
     async def submit(
@@ -120,7 +120,7 @@ class Submitter:
     ) -> Submission | None:
         """The request fal's history has for these inputs that no other job owns, if any;
         Unconfirmed when fal's history cannot be read."""
-        schema = self.profile.schema_of(endpoint_id)
+        schema = self.catalog.schema_of(endpoint_id)
         for pause in pauses:
             await asyncio.sleep(pause)
             now = datetime.now(UTC)

@@ -27,6 +27,7 @@ ACTION_CANCEL = "imagebot_cancel"
 ACTION_REGENERATE = "imagebot_regenerate"
 ACTION_HIGH_QUALITY = "imagebot_high_quality"
 ACTION_EDIT = "imagebot_edit"
+ACTION_FINAL = "imagebot_final"
 
 
 @dataclass(frozen=True)
@@ -117,18 +118,38 @@ def status_line(status: CardStatus) -> str:
     raise AssertionError(status)
 
 
-def request_summary(job: Job) -> str:
+@dataclass(frozen=True)
+class ModelNote:
+    """What the card says of the job's model: its name, the quality its High quality button
+    asks for (None: the model has no qualities, so no button), and for a draft the Final
+    button's offer ("GPT Image 2 · high · ~$0.22")."""
+
+    label: str = ""
+    final_quality: str | None = "high"
+    final_offer: str | None = None
+
+
+def request_summary(job: Job, model: ModelNote | None = None) -> str:
     request = job.request
-    size = str(request.size) if request.size is not None else "default size"
+    if request.size is not None:
+        size = str(request.size)
+    else:
+        size = " ".join(filter(None, [request.aspect_ratio, request.resolution])) or "default size"
     images = "1 image" if request.n == 1 else f"{request.n} images"
-    parts = [request.quality, size, images, request.output_format]
+    parts = [model.label if model and model.label else request.model]
+    if request.style:
+        parts.append(f"style {request.style}")
+    parts += [request.quality or "", size, images, request.output_format or ""]
+    parts = [part for part in parts if part]
     if request.background != "auto":
         parts.append(f"{request.background} background")
     parts.append(f"est. {format_usd(job.estimate_micros)}")
     return " · ".join(parts)
 
 
-def card(job: Job, status: CardStatus, *, short: bool = False) -> tuple[str, list[Block]]:
+def card(
+    job: Job, status: CardStatus, *, short: bool = False, model: ModelNote | None = None
+) -> tuple[str, list[Block]]:
     """The request card: who asked, what, the settings, the status, and what you can do next.
     The prompt is escaped and quoted before the section is clipped to Slack's limit, so no
     prompt can make Slack refuse the card. `short` leaves out all but who asked and the status."""
@@ -144,7 +165,7 @@ def card(job: Job, status: CardStatus, *, short: bool = False) -> tuple[str, lis
     if short:
         blocks = [section(f"*{headline}*"), status_block]
     else:
-        notes = [escape(request_summary(job))]
+        notes = [escape(request_summary(job, model))]
         if job.request.size_note:
             notes.append(escape(job.request.size_note))
         blocks = [
@@ -153,21 +174,24 @@ def card(job: Job, status: CardStatus, *, short: bool = False) -> tuple[str, lis
             context(*notes),
             status_block,
         ]
-    buttons = _buttons(job, status)
+    buttons = _buttons(job, status, model or ModelNote())
     if buttons:
         blocks.append(actions(f"job:{job.id}", buttons))
     prompt = clip(escape(" ".join(job.prompt[:400].split())), 200)
     return fallback(f"{headline}: {prompt} ({status_line(status)})"), message_blocks(blocks)
 
 
-def _buttons(job: Job, status: CardStatus) -> list[Block]:
+def _buttons(job: Job, status: CardStatus, model: ModelNote) -> list[Block]:
     if isinstance(status, Starting | Waiting | InQueue):
         # Only before fal starts: a running job is billed whether or not we wait for it.
         return [button("Cancel", ACTION_CANCEL, job.id, "danger")]
     if isinstance(status, Done):
         buttons = [button("Regenerate", ACTION_REGENERATE, job.id)]
-        if job.request.quality != "high":
+        final = model.final_quality
+        if final is not None and job.request.quality not in (None, final):
             buttons.append(button("High quality", ACTION_HIGH_QUALITY, job.id))
+        if model.final_offer is not None:
+            buttons.append(button(f"Final: {model.final_offer}", ACTION_FINAL, job.id))
         buttons.append(button("Edit", ACTION_EDIT, job.id, "primary"))
         return buttons
     if isinstance(status, Failed) and job.kind == "generate":

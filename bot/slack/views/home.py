@@ -26,8 +26,14 @@ def team_blocks(report: Report, team_budget: int | None, month_label: str) -> li
     return text_blocks("\n".join(lines))
 
 
+MODELS_NOTE = (
+    "Models and styles: `/image models` and `/image styles` list what you can use with"
+    " `--model` and `--style`; `--draft` tries a prompt cheaply first."
+)
+
+
 def home_view(mine: list[Block], team: list[Block], chart_file_id: str | None = None) -> Block:
-    blocks = [*mine]
+    blocks = [*mine, *text_blocks(MODELS_NOTE)]
     if team:
         blocks += [divider(), *team]
     if chart_file_id is not None:

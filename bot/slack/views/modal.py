@@ -52,7 +52,10 @@ def edit_metadata(target: EditTarget) -> str:
 
 
 def edit_modal(target: EditTarget, *, image_count: int = 1) -> Block:
-    hint = "Options such as --quality high --size square"
+    hint = (
+        "Options such as --quality high --size square, a model (--model seedream) or a style"
+        " (--style brand): /image models and /image styles list them"
+    )
     if image_count > 1:
         hint += f"; #2 picks image 2 of {image_count}"
     instruction = text_input(

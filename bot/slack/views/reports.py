@@ -15,6 +15,7 @@ _GROUP_TITLES = {
     "day": "Busiest days",
     "channel": "Top channels",
     "model": "By model",
+    "style": "By style",
     "quality": "By quality",
 }
 
@@ -88,6 +89,8 @@ def _group_label(by: str, key: str) -> str:
         return f"<#{key}>"
     if by == "day":
         return f"`{date.fromisoformat(key):%a %Y-%m-%d}`"
+    if by == "style" and not key:
+        return "no style"
     return f"`{escape(key)}`"
 
 

@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from bot.testing.fal.models import (
-    CHOICES,
     JSON,
     LOCKED_DETAIL,
     NGINX_503,
@@ -24,6 +23,7 @@ from bot.testing.fal.models import (
     FalRecord,
     convert,
     dimensions,
+    output_count,
     status_logs,
 )
 from bot.testing.images import make_png, padded_png
@@ -91,15 +91,14 @@ def render(rec: FalRecord, base_url: str) -> list[tuple[JSON, bytes]]:
     args = rec.arguments
     width, height = dimensions(args, rec.endpoint_id)
     fmt = args.get("output_format", "png")
-    fmt = fmt if fmt in CHOICES["output_format"] else "png"
-    count = args.get("num_images", 1)
-    count = count if isinstance(count, int) and 1 <= count <= 4 else 1
+    fmt = fmt if fmt in ("png", "jpeg", "webp", "jpg") else "png"
+    count = output_count(args)
     rendered = []
     for i in range(count):
         seed, size = f"{rec.request_id}/{i}", rec.behaviour.image_min_bytes
         png = padded_png(seed, width, height, size) if size else make_png(seed, width, height)
         data = convert(png, fmt)
-        name, content_type = f"{i}.{fmt}", f"image/{fmt}"
+        name, content_type = f"{i}.{fmt}", f"image/{fmt.replace('jpg', 'jpeg')}"
         url = f"{base_url}/cdn/{rec.request_id}/{name}"
         if args.get("sync_mode") is True:  # fal answers with data URIs instead of CDN URLs
             url = f"data:{content_type};base64,{base64.b64encode(data).decode()}"

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from bot.testing.fal.schemas import ENDPOINTS, Endpoint, field_problem, megapixels
+
 JSON = dict[str, Any]
 
 SUBMIT_FAILURES = ("locked", "submit_500", "submit_503")
@@ -24,9 +26,8 @@ OUTCOMES = (
     "submit_drop", *SUBMIT_FAILURES,
 )  # fmt: skip
 GPT_IMAGE_2 = "openai/gpt-image-2"
-ENDPOINTS = (GPT_IMAGE_2, f"{GPT_IMAGE_2}/edit")
-# fal's pricing API lists gpt-image-2 at 1 USD per billable unit (shared/reference/fal.md).
-UNIT_PRICES = {endpoint: Decimal("1") for endpoint in ENDPOINTS}
+# Every endpoint the stand-in serves, and what fal's pricing API lists for each.
+UNIT_PRICES = {endpoint_id: spec.unit_price for endpoint_id, spec in ENDPOINTS.items()}
 # How often the status stream looks for a change while queued (positions tick down), and at
 # least how often otherwise (a forced completion or a cancel has no event to wait on).
 STREAM_TICK = 0.1
@@ -39,22 +40,14 @@ PRESETS: dict[str, tuple[int, int]] = {
     "portrait_16_9": (576, 1024),
     "landscape_4_3": (1024, 768),
     "landscape_16_9": (1024, 576),
+    # Seedream's own presets: 2K and 4K squares (fal-js SeedDream45T2IInput.image_size).
+    "auto_2K": (2048, 2048),
+    "auto_4K": (4096, 4096),
 }
-CHOICES: dict[str, tuple[str, ...]] = {
-    "quality": ("low", "medium", "high", "auto"),
-    "output_format": ("png", "jpeg", "webp"),
-}
-# The inputs of each endpoint, and nothing else: fal-js `libs/client/src/types/endpoints.ts`
-# (GptImage2Input; GptImage2EditInput adds image_urls and mask_url), and the model pages'
-# llms.txt. fal's own validation ignores unknown fields (pydantic's default); the stand-in
-# refuses them on purpose, so a field the bot invents (`background`) fails a test instead of
-# silently doing nothing for the person who asked for it.
-_INPUTS = frozenset({"prompt", "image_size", "quality", "num_images", "output_format", "sync_mode"})
-FIELDS: dict[str, frozenset[str]] = {
-    GPT_IMAGE_2: _INPUTS,
-    f"{GPT_IMAGE_2}/edit": _INPUTS | {"image_urls", "mask_url"},
-}
-MAX_EDIT_IMAGES = 16  # "A maximum of 16 images are allowed" (GptImage2EditInput.image_urls)
+# Nano Banana Pro's resolution tiers, as the long side of the picture (Gemini's 1K is 1024).
+TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
+# The inputs of each endpoint, and nothing else (bot.testing.fal.schemas, with sources).
+FIELDS: dict[str, frozenset[str]] = {e: frozenset(spec.fields) for e, spec in ENDPOINTS.items()}
 LOCKED_DETAIL = (
     "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
 )
@@ -206,7 +199,18 @@ class FalRecord:
             return b.stop_units
         if self.error is not None:
             return b.error_units
-        return b.billed_units if b.billed_units is not None else b.billable_units
+        return b.billed_units if b.billed_units is not None else self.units
+
+    @property
+    def units(self) -> Decimal | None:
+        """What the result's `x-fal-billable-units` says: for a model billed in dollars of
+        tokens, the behaviour's figure; for one billed per image or megapixel, the count of
+        what it made, in that model's unit (None when the behaviour says fal sends none)."""
+        units = self.behaviour.billable_units
+        spec = ENDPOINTS.get(self.endpoint_id)
+        if units is None or spec is None or spec.unit == "usd":
+            return units
+        return Decimal(billed_count(spec, self.arguments, self.endpoint_id))
 
     def wall(self, moment: float) -> datetime:
         return self.sent_at + timedelta(seconds=moment - self.submitted_at)
@@ -233,47 +237,30 @@ def scripted_error(behaviour: FalBehaviour) -> JSON | None:
 
 def validate(endpoint_id: str, args: JSON) -> list[JSON]:
     """Every way the inputs leave the endpoint's schema, as fal's 422 `detail` items."""
-    if endpoint_id not in FIELDS:
+    spec = ENDPOINTS.get(endpoint_id)
+    if spec is None:
         return []
     problems = [
         detail_item([name], "Extra inputs are not permitted", "extra_forbidden")
-        for name in sorted(set(args) - FIELDS[endpoint_id])
+        for name in sorted(set(args) - set(spec.fields))
     ]
-    found = _field_problem(args, edit=endpoint_id.endswith("/edit"))
-    if found is not None:
-        problems.append(detail_item([found[0]], found[1], "value_error"))
+    for name, rule in spec.fields.items():
+        if name not in args:
+            if rule.required:
+                problems.append(detail_item([name], "Field required", "missing"))
+            continue
+        problem = field_problem(name, rule, args[name])
+        if rule.kind == "size" and problem is None:
+            problem = _size_problem(args[name], spec)
+        if problem is not None:
+            problems.append(detail_item([name], problem, "value_error"))
     return problems
 
 
-def _field_problem(args: JSON, *, edit: bool) -> tuple[str, str] | None:
-    prompt = args.get("prompt")
-    if not isinstance(prompt, str) or not 2 <= len(prompt) <= 32000:
-        return "prompt", "Field required: a string of 2 to 32000 characters"
-    for name, allowed in CHOICES.items():
-        if name in args and args[name] not in allowed:
-            return name, f"Input should be one of {', '.join(allowed)}"
-    count = args.get("num_images", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 4:
-        return "num_images", "Input should be an integer from 1 to 4"
-    if "sync_mode" in args and not isinstance(args["sync_mode"], bool):
-        return "sync_mode", "Input should be a valid boolean"
-    if "image_size" in args and (msg := _size_problem(args["image_size"])):
-        return "image_size", msg
-    if edit:
-        urls = args.get("image_urls")
-        if not isinstance(urls, list) or not urls or not all(map(_is_image_url, urls)):
-            return "image_urls", "Field required: a non-empty list of http(s) or data: URLs"
-        if len(urls) > MAX_EDIT_IMAGES:
-            return "image_urls", f"A maximum of {MAX_EDIT_IMAGES} images are allowed"
-        if "mask_url" in args and not _is_image_url(args["mask_url"]):
-            return "mask_url", "Input should be an http(s) or data: URL"
-    return None
-
-
-def _size_problem(size: object) -> str | None:
-    """GptImage2Input.image_size: a preset, or {width, height} with "both dimensions as
-    multiples of 16, max edge 3840px, aspect ratio <= 3:1, total pixels between 655,360 and
-    8,294,400" (fal-js endpoints.ts)."""
+def _size_problem(size: object, spec: Endpoint) -> str | None:
+    """A preset, or {width, height}. GptImage2Input.image_size: "both dimensions as multiples
+    of 16, max edge 3840px, aspect ratio <= 3:1, total pixels between 655,360 and 8,294,400"
+    (fal-js endpoints.ts); models that render "up to 4 MP" are held to that."""
     if isinstance(size, str):
         return None if size in PRESETS else f"Input should be one of {', '.join(PRESETS)}"
     if not isinstance(size, dict) or set(size) - {"width", "height"}:
@@ -281,6 +268,10 @@ def _size_problem(size: object) -> str | None:
     width, height = size.get("width"), size.get("height")
     if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
         return "width and height should be positive integers"
+    if spec.size_rules == "max-4mp" and width * height > 4 * 1024 * 1024:
+        return "the image can have at most 4 megapixels"
+    if spec.size_rules != "gpt-image-2":
+        return None
     if width % 16 or height % 16:
         return "width and height must be multiples of 16"
     if max(width, height) > 3840:
@@ -292,23 +283,49 @@ def _size_problem(size: object) -> str | None:
     return None
 
 
-def _is_image_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://", "data:"))
+def billed_count(spec: Endpoint, args: JSON, endpoint_id: str) -> int:
+    """Units of a finished request in its model's unit: images, or megapixels of output."""
+    count = output_count(args)
+    if spec.unit == "image":
+        return count * spec.resolution_units.get(str(args.get("resolution")), 1)
+    width, height = dimensions(args, endpoint_id)
+    return count * (megapixels(width, height) + spec.first_units - 1)
+
+
+def output_count(args: JSON) -> int:
+    count = args.get("num_images", 1)
+    return count if isinstance(count, int) and 1 <= count <= 6 else 1
 
 
 def dimensions(args: JSON, endpoint_id: str) -> tuple[int, int]:
-    default = "auto" if endpoint_id.endswith("/edit") else "landscape_4_3"
+    spec = ENDPOINTS.get(endpoint_id)
+    if spec is not None and "upscale_factor" in spec.fields:
+        factor = float(args.get("upscale_factor", 2))
+        return round(1024 * factor), round(1024 * factor)
+    if spec is not None and "aspect_ratio" in spec.fields:
+        return _ratio_size(str(args.get("aspect_ratio", "1:1")), str(args.get("resolution", "1K")))
+    default = spec.default_size if spec is not None else "landscape_4_3"
     size = args.get("image_size", default)
-    if isinstance(size, dict) and _size_problem(size) is None:
+    if isinstance(size, dict) and spec is not None and _size_problem(size, spec) is None:
         return int(size["width"]), int(size["height"])
     return PRESETS.get(size, PRESETS["landscape_4_3"]) if isinstance(size, str) else (1024, 768)
+
+
+def _ratio_size(ratio: str, tier: str) -> tuple[int, int]:
+    w, _, h = ratio.partition(":")
+    wide, high = (float(w), float(h)) if w and h and ratio != "auto" else (1.0, 1.0)
+    long_side = TIERS.get(tier, 1024)
+    if wide >= high:
+        return long_side, round(long_side * high / wide)
+    return round(long_side * wide / high), long_side
 
 
 def convert(png: bytes, fmt: str) -> bytes:
     if fmt == "png":
         return png
     out = io.BytesIO()
-    Image.open(io.BytesIO(png)).convert("RGB").save(out, format=fmt.upper())
+    pil_format = "JPEG" if fmt == "jpg" else fmt.upper()
+    Image.open(io.BytesIO(png)).convert("RGB").save(out, format=pil_format)
     return out.getvalue()
 
 
@@ -316,3 +333,11 @@ def status_logs(phase: str) -> list[JSON]:
     stamp = datetime.now(UTC).isoformat()
     messages = ["Generating images"] + (["Images ready"] if phase == "COMPLETED" else [])
     return [{"message": m, "level": "INFO", "source": "user", "timestamp": stamp} for m in messages]
+
+
+def result_body(rec: FalRecord, images: list[JSON]) -> JSON:
+    """The result's JSON: `images`, or one `image` for an upscaler (fal-js SeedVRImageOutput)."""
+    spec = ENDPOINTS.get(rec.endpoint_id)
+    if spec is not None and spec.single_image:
+        return {"image": images[0], "seed": 42}
+    return {"images": images}

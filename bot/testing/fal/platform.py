@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.testing.fal.models import JSON, FalRecord
+from bot.testing.fal.schemas import ENDPOINTS
 
 MAX_IDS = 50
 MAX_HISTORY_PAGE = 100  # "limit defaults to 50, max 100" (requests/by-endpoint)
@@ -164,7 +165,7 @@ def _event(rec: FalRecord, units: Decimal, stamp: datetime, prices: dict[str, De
 def _pricing(standin: Account, request: web.Request) -> JSON:
     endpoints = _ids(request, "endpoint_id", required=True)
     prices = [
-        {"endpoint_id": e, "unit_price": float(standin.prices[e]), "unit": "units",
+        {"endpoint_id": e, "unit_price": float(standin.prices[e]), "unit": _unit(e),
          "currency": "USD"}
         for e in endpoints
         if e in standin.prices
@@ -214,3 +215,9 @@ def _page(request: web.Request, items: Sequence[JSON], key: str, most: int, defa
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _unit(endpoint_id: str) -> str:
+    """The unit fal's pricing API names: "image", "megapixels", or plain units (of USD)."""
+    spec = ENDPOINTS.get(endpoint_id)
+    return {"image": "image", "megapixel": "megapixels"}.get(spec.unit if spec else "", "units")

@@ -40,6 +40,7 @@ from bot.testing.fal.models import (
     FalBehaviour,
     FalRecord,
     detail_item,
+    result_body,
     scripted_error,
     validate,
 )
@@ -304,7 +305,7 @@ class FalStandIn:
         body = await self._produce(rec)
         with self.lock:
             rec.serve_seconds += time.monotonic() - arrived
-        return answer(rec, body, headers=units_header(rec.behaviour.billable_units))
+        return answer(rec, body, headers=units_header(rec.units))
 
     async def _produce(self, rec: FalRecord) -> JSON:
         """Render the images once (off the loop: large ones take a while) and keep them."""
@@ -314,7 +315,7 @@ class FalStandIn:
                 if rec.result is None:
                     rec.media.update((meta["url"], data) for meta, data in rendered)
                     rec.image_urls = [meta["url"] for meta, _ in rendered]
-                    rec.result = {"images": [meta for meta, _ in rendered]}
+                    rec.result = result_body(rec, [meta for meta, _ in rendered])
         return rec.result
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
