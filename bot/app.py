@@ -124,7 +124,9 @@ async def open_services(
     that cannot be opened is a ConfigError naming IMAGEBOT_DATABASE_URL."""
     provider = provider or make_provider(settings, clock)
     try:
-        store = await Store.open(settings.database_target, clock=clock)
+        store = await Store.open(
+            settings.database_target, clock=clock, lease_seconds=settings.lease_seconds
+        )
     except StoreError as exc:
         await provider.close()
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None

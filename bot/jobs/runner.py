@@ -4,6 +4,10 @@ Every step reads the job from the store, does one outside call, and stores the o
 the next, so a killed process picks up where it stopped. Where an outside call may have landed
 without its outcome being stored (a card posted, files uploaded), the resumed job looks in
 Slack for what it already posted before posting again.
+
+Replicas share the work through leases (bot.store.leases): a replica drives only the jobs it
+holds, renews them while it works, claims those whose lease lapsed (a replica died), and drops
+a job quietly when the store says another replica holds it now.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from bot.domain.failures import ErrorKind
 from bot.jobs.cards import Card, UpdateBudget, final_status, model_note
+from bot.jobs.claims import Claims
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.slots import Slots
@@ -48,12 +53,14 @@ from bot.slack.views.card import (
     Waiting,
     card,
 )
-from bot.store import Job, JobState, Store
+from bot.store import Job, JobState, LeaseLost, Store
 
 log = logging.getLogger("bot.jobs")
 
 # Pauses before trying a job's step again after an unexpected error (fal may have billed it).
 STEP_RETRIES = (5.0, 15.0, 60.0, 300.0)
+# How often a job held back by the limits of jobs at fal (counted across replicas) asks again.
+SLOT_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class RunnerConfig:
         return min(60.0, self.deadline_seconds / 4)
 
 
-class Runner(Stopping):
+class Runner(Stopping, Claims):
     def __init__(
         self,
         store: Store,
@@ -102,32 +109,26 @@ class Runner(Stopping):
         # Jobs fal was asked to cancel: their cards say so until fal says how they ended.
         self._cancelling: set[str] = set()
         self._cancel_locks: dict[str, asyncio.Lock] = {}
+        self._leases: asyncio.Task[None] | None = None  # renewing and claiming, once resumed
         self.accepting = True
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    async def resume(self) -> int:
-        """Pick up every job a previous run left unfinished; returns how many."""
-        jobs = await self.store.unfinished_jobs()
-        for job in jobs:
-            if job.state == JobState.SUBMITTED:
-                self.slots.take(job.id, job.user_id)
-            self.launch(job.id, resumed=True)
-        if jobs:
-            log.info("resumed %d unfinished jobs", len(jobs))
-        return len(jobs)
-
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop working; jobs stay in the store exactly where they were and resume next start."""
+        """Stop working and let go of every job at once: they stay in the store exactly where
+        they were, for another replica (or the next start) to take over."""
         self.accepting = False
+        if self._leases is not None:
+            self._leases.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
+        await self._release()
 
     def healthy(self) -> bool:
-        return self.accepting
+        return self.accepting and not (self._leases is not None and self._leases.done())
 
     @property
     def active(self) -> int:
@@ -166,6 +167,9 @@ class Runner(Stopping):
                     job = await self._step(job, resumed)
                 return
             except (asyncio.CancelledError, _Stop):
+                return
+            except LeaseLost as lost:
+                log.info("job left to another replica job=%s owner=%s", job_id, lost.owner)
                 return
             except Exception:
                 log.exception("job step failed unexpectedly job=%s", job_id)
@@ -270,16 +274,24 @@ class Runner(Stopping):
         log_state(self.store.clock(), job, "submitted", request=submission.request_id)
 
     async def _wait_for_slot(self, job: Job, card_: Card) -> None:
-        if self.slots.try_take(job.id, job.user_id):
-            return
-        waiter = self.slots.enqueue(job.id, job.user_id)
-        try:
-            if not waiter.granted.is_set():
-                await card_.show(Waiting(self.slots.ahead_of(job.id)))
-                await waiter.granted.wait()
-        except BaseException:
-            self.slots.leave(waiter)
-            raise
+        """This replica's line first (in arrival order), then the limits as the database
+        counts them over every replica."""
+        if not self.slots.try_take(job.id, job.user_id):
+            waiter = self.slots.enqueue(job.id, job.user_id)
+            try:
+                if not waiter.granted.is_set():
+                    await card_.show(Waiting(self.slots.ahead_of(job.id)))
+                    await waiter.granted.wait()
+            except BaseException:
+                self.slots.leave(waiter)
+                raise
+        limits = (self.config.max_at_fal, self.config.max_per_user)
+        shown = False
+        while not await self.store.take_slot(job.id, job.user_id, *limits):
+            if not shown:
+                await card_.show(Waiting(0))
+                shown = True
+            await asyncio.sleep(SLOT_POLL_SECONDS)
 
     async def _wait_at_fal(self, job: Job) -> None:
         """Follow the job at fal until fal is done with it, or until its deadline."""

@@ -17,6 +17,7 @@ from bot.store.choices import ModelSettings, StoredStyle
 from bot.store.copying import CopyRefused
 from bot.store.database import StoreError
 from bot.store.job_steps import JobSteps
+from bot.store.leases import LeaseLost
 from bot.store.ledger import RecentCharge, SpendRow, Usage
 from bot.store.records import (
     Admission,
@@ -43,6 +44,7 @@ __all__ = [
     "ImageInput",
     "Job",
     "JobState",
+    "LeaseLost",
     "ModelSettings",
     "NewJob",
     "Refused",

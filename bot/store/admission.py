@@ -20,14 +20,15 @@ def new_job_id() -> str:
 async def admit(
     db: Conn,
     new: NewJob,
-    start: int,
-    end: int,
+    month: tuple[int, int],
     user_default: int | None,
     team_default: int | None,
     now: int,
+    lease: tuple[str, int],
 ) -> Admission:
     """Write the job and its hold unless that would pass a budget (inside the writer's
-    transaction: BEGIN IMMEDIATE on SQLite, advisory locks on PostgreSQL)."""
+    transaction: BEGIN IMMEDIATE on SQLite, advisory locks on PostgreSQL). The job is written
+    leased (`lease`: owner and until when) to the replica that admits it."""
     # Replicas on PostgreSQL take turns per person (so a delivery seen by two replicas is
     # admitted once too), and per team when a team budget counts.
     await db.serialise(f"budget:user:{new.user_id}")
@@ -38,13 +39,13 @@ async def admit(
     budgets = await _budgets(db, new.user_id, user_default, team_default)
     if budgets["team"] is not None:
         await db.serialise("budget:team")
-    spent = await _spent(db, new.user_id, start, end, team=budgets["team"] is not None)
+    spent = await _spent(db, new.user_id, *month, team=budgets["team"] is not None)
     for scope in ("user", "team"):
         limit = budgets[scope]
         if limit is not None and spent[scope] + new.estimate_micros > limit:
             return Refused(scope, limit, spent[scope], new.estimate_micros)
     job_id = new_job_id()
-    await _insert_job(db, job_id, new, now)
+    await _insert_job(db, job_id, new, now, lease)
     return Admitted(held_job(job_id, new, now))
 
 
@@ -89,18 +90,18 @@ async def _spent(
     return {"user": int(row[0]), "team": int(row[1])}
 
 
-async def _insert_job(db: Conn, job_id: str, new: NewJob, now: int) -> None:
+async def _insert_job(db: Conn, job_id: str, new: NewJob, now: int, lease: tuple[str, int]) -> None:
     request = new.request
     await db.execute(
         "INSERT INTO jobs (id, team_id, user_id, channel_id, thread_ts, response_url, kind, origin,"
         " request_json, prompt, inputs_json, parent_job_id, endpoint_id, state, source_key,"
-        " created_at, updated_at, model, style)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?,?,?)",
+        " created_at, updated_at, model, style, owner, lease_until)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?,?,?,?,?)",
         (
             job_id, new.team_id, new.user_id, new.channel_id, new.thread_ts, new.response_url,
             new.kind, new.origin, request.model_dump_json(), request.prompt,
             dump_inputs(new.inputs), new.parent_job_id, new.endpoint_id, new.source_key, now, now,
-            request.model, request.style,
+            request.model, request.style, *lease,
         ),
     )  # fmt: skip
     await db.execute(

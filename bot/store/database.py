@@ -20,11 +20,15 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.clock import Clock, system_clock
+from bot.store.leases import replica_id
 from bot.store.records import to_ms
 from bot.store.schema import connect, migrate, migrate_postgres
 from bot.store.sql import Conn, Row, read_all
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# How long a replica holds a job without renewing it: a dead replica's jobs are taken over by
+# another within this time.
+LEASE_SECONDS = 30.0
 
 
 def is_postgres(target: Path | str) -> bool:
@@ -36,11 +40,16 @@ class StoreError(Exception):
 
 
 class Database:
-    def __init__(self, writer: Conn, reader: Conn, clock: Clock):
+    def __init__(
+        self, writer: Conn, reader: Conn, clock: Clock, *, lease_seconds: float = LEASE_SECONDS
+    ):
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
         self.clock = clock
+        # Who this process is in job leases, and how long a lease runs unless renewed.
+        self.replica = replica_id()
+        self.lease_seconds = lease_seconds
 
     @property
     def dialect(self) -> str:
@@ -48,13 +57,18 @@ class Database:
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, clock: Clock = system_clock, create: bool = True
+        cls,
+        path: Path | str,
+        *,
+        clock: Clock = system_clock,
+        create: bool = True,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> Self:
         """Open (and migrate) the database: a PostgreSQL URL, or an SQLite file. With
         `create=False` only an existing imagebot database is opened, and an empty file is left
         as it is. Raises StoreError."""
         if is_postgres(path):
-            return await cls._open_postgres(str(path), clock)
+            return await cls._open_postgres(str(path), clock, lease_seconds)
         path = Path(path)
         try:
             if not create:
@@ -72,10 +86,10 @@ class Database:
             if isinstance(exc, OSError | sqlite3.Error | RuntimeError):
                 raise StoreError(_problem(path, exc)) from None
             raise
-        return cls(Conn(writer), Conn(reader), clock)
+        return cls(Conn(writer), Conn(reader), clock, lease_seconds=lease_seconds)
 
     @classmethod
-    async def _open_postgres(cls, url: str, clock: Clock) -> Self:
+    async def _open_postgres(cls, url: str, clock: Clock, lease_seconds: float) -> Self:
         pool = AsyncConnectionPool(
             url, min_size=1, max_size=10,
             kwargs={"autocommit": True}, open=False,
@@ -96,7 +110,7 @@ class Database:
             await pool.close()
             raise
         both = Conn(pool)
-        return cls(both, both, clock)
+        return cls(both, both, clock, lease_seconds=lease_seconds)
 
     async def close(self) -> None:
         await self._reader.close()

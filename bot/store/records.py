@@ -133,6 +133,8 @@ class Job:
     # fal was asked to cancel (by this person; by nobody: the deadline).
     cancel_requested_at: datetime | None = None
     cancel_requested_by: str | None = None
+    # Counted against the limits of jobs at fal since (until it leaves held and submitted).
+    slot_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -161,7 +163,7 @@ JOB_COLUMNS = """
     j.billed_units, j.slack_files_json, j.upload_started, j.card_done, j.error_kind,
     j.error_message,
     j.created_at, j.submitted_at, j.started_at, j.generated_at, j.finished_at,
-    j.submit_sent_at, j.cancel_requested_at, j.cancel_requested_by,
+    j.submit_sent_at, j.cancel_requested_at, j.cancel_requested_by, j.slot_at,
     c.estimate_micros, c.amount_micros, c.status AS charge_status, c.estimated
 """
 
@@ -209,6 +211,7 @@ def job_from_row(row: Row) -> Job:
         submit_sent_at=from_ms_or_none(row["submit_sent_at"]),
         cancel_requested_at=from_ms_or_none(row["cancel_requested_at"]),
         cancel_requested_by=row["cancel_requested_by"],
+        slot_at=from_ms_or_none(row["slot_at"]),
     )
 
 

@@ -184,6 +184,27 @@ MIGRATIONS: list[str] = [
         created_at      INTEGER NOT NULL
     );
     """,
+    # 5: replicas. A job is driven by one replica at a time: its `owner` holds it until
+    # `lease_until` (renewed while it works; a job with no lease, or an expired one, may be
+    # claimed). `slot_at` marks a job counted against the limits of jobs at fal, which all
+    # replicas read here. job_transitions says which replica stepped each job, and when.
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+    ALTER TABLE jobs ADD COLUMN slot_at INTEGER;
+    UPDATE jobs SET slot_at = COALESCE(submit_sent_at, submitted_at)
+        WHERE state IN ('held', 'submitted');
+    CREATE INDEX jobs_at_fal ON jobs (user_id)
+        WHERE slot_at IS NOT NULL AND state IN ('held', 'submitted');
+
+    CREATE TABLE job_transitions (
+        job_id          TEXT NOT NULL,
+        step            TEXT NOT NULL,
+        replica         TEXT NOT NULL,
+        at              INTEGER NOT NULL
+    );
+    CREATE INDEX job_transitions_job ON job_transitions (job_id, at);
+    """,
 ]
 
 
