@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.app import make_provider
+from bot.config import Settings
+from bot.providers.fal.queue import FalProvider
 from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalRecord, FalStandIn
 from bot.testing.fal.webhooks import WebhookSigner, webhook_body
@@ -145,3 +148,37 @@ async def test_without_a_public_url_no_webhook_is_asked_for(
         async with httpx.AsyncClient() as http:
             answer = await http.post(f"{bot.url}/fal/webhook", content=b"{}")
         assert answer.status_code == 404
+
+
+async def test_a_webhook_for_a_job_nothing_follows_takes_the_job_up(
+    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(run_seconds=2.0, stream=False, webhook="drop")
+    await bot.driver.command("/image", "a wren on a branch --quality low")
+    rec = await submitted(fal)
+    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.started_at is not None)
+    runner = bot.services.runner
+    runner._tasks[job.id].cancel()  # the task following it is gone, as after a failed step
+    await until(lambda: runner.active == 0)
+    await until(lambda: rec.completed_at is not None)
+    body = webhook_body(rec.request_id, {"images": []}, None)
+
+    assert await post_webhook(bot, body, fal.signer.headers(rec.request_id, body)) == 200
+
+    (done,) = await bot.finished(1)
+    assert done.state == JobState.DELIVERED and done.charge_status == "settled"
+    assert len([u for u in slack.uploads if u.completed]) == 1
+
+
+async def test_socket_mode_asks_fal_for_no_webhook(fal: FalStandIn) -> None:
+    settings = Settings.model_validate(
+        {"FAL_KEY": fal.key, "IMAGEBOT_PUBLIC_URL": "https://imagebot.example.com"}
+    )
+    http_mode, socket_mode = make_provider(settings), make_provider(settings, socket_mode=True)
+    try:
+        assert isinstance(http_mode, FalProvider) and isinstance(socket_mode, FalProvider)
+        assert http_mode.webhook_url == "https://imagebot.example.com/fal/webhook"
+        assert socket_mode.webhook_url is None
+    finally:
+        await http_mode.close()
+        await socket_mode.close()
