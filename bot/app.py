@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiohttp
+import httpx
 from slack_bolt.async_app import AsyncApp
 
 import handlers
@@ -29,6 +30,7 @@ from bot.providers.base import ImageProvider
 from bot.providers.catalog import model_catalog
 from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
+from bot.providers.fal.webhook import FalKeys, WebhookVerifier
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
 from bot.requests.intake import Intake
@@ -61,6 +63,8 @@ class Services:
     home: Home
     maintenance: Maintenance
     inflight: InFlight = field(default_factory=InFlight)
+    # fal's webhooks, when jobs are submitted with one (IMAGEBOT_PUBLIC_URL, HTTP mode).
+    webhooks: WebhookVerifier | None = None
     ready: bool = False
     _slack_checked: tuple[float, bool] | None = field(default=None, init=False, repr=False)
 
@@ -98,11 +102,17 @@ class Services:
         await self.maintenance.stop()
         await self.runner.stop(grace=jobs_grace)
         await self.provider.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         await self.slack.close()
         await self.store.close()
 
 
-def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvider:
+def make_provider(
+    settings: Settings, clock: Clock = system_clock, *, socket_mode: bool = False
+) -> ImageProvider:
+    """The image provider; fal is asked for webhooks when IMAGEBOT_PUBLIC_URL is set, except
+    in Socket Mode, where no HTTP server listens for them."""
     catalog = model_catalog(settings)
     if settings.provider == "mock":
         from bot.providers.mock import MockProvider
@@ -114,7 +124,8 @@ def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvi
         )
     key = settings.fal_key.get_secret_value()
     platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key)
-    return FalProvider(key, catalog, platform=platform)
+    webhook_url = None if socket_mode else settings.fal_webhook_url
+    return FalProvider(key, catalog, platform=platform, webhook_url=webhook_url)
 
 
 async def open_services(
@@ -167,8 +178,15 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     home = Home(spend, budgets, admins, store, slack)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
-        admins, budgets, spend, admin, home, maintenance,
+        admins, budgets, spend, admin, home, maintenance, webhooks=fal_webhooks(settings, provider),
     )  # fmt: skip
+
+
+def fal_webhooks(settings: Settings, provider: ImageProvider) -> WebhookVerifier | None:
+    """The check of fal's webhooks, when fal is asked to send them."""
+    if not isinstance(provider, FalProvider) or provider.webhook_url is None:
+        return None
+    return WebhookVerifier(FalKeys(settings.fal_jwks_url, httpx.AsyncClient()))
 
 
 def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -> DailyCheck | None:

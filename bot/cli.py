@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import re
 import sys
@@ -252,7 +253,12 @@ def _run(args: argparse.Namespace) -> int:
     from bot.run.server import BotServer, StartError, serve
 
     logs.configure(settings.log_level, settings.secrets())
-    provider = make_provider(settings)
+    provider = make_provider(settings, socket_mode=not http)
+    if not http and settings.public_url is not None:
+        logging.getLogger("bot.run").warning(
+            "IMAGEBOT_PUBLIC_URL is set, but in Socket Mode no server listens for fal's"
+            " webhooks: jobs follow fal's status stream instead"
+        )
     port = args.port if args.port is not None else settings.port
 
     async def go() -> None:

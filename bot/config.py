@@ -14,6 +14,10 @@ from bot.domain.request import Quality
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_FAL_API_URL = "https://api.fal.ai/v1"
+# fal's webhook docs (fal.ai/docs/documentation/model-apis/inference/webhooks); older revisions
+# named https://rest.alpha.fal.ai/.well-known/jwks.json.
+DEFAULT_FAL_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
+WEBHOOK_PATH = "/fal/webhook"
 
 
 class ConfigError(Exception):
@@ -41,6 +45,8 @@ class Settings(BaseSettings):
     fal_api_url: str = Field(DEFAULT_FAL_API_URL, validation_alias="IMAGEBOT_FAL_API_URL")
     fal_run_host: str | None = _env("FAL_RUN_HOST")
     fal_queue_run_host: str | None = _env("FAL_QUEUE_RUN_HOST")
+    public_url: str | None = _env("IMAGEBOT_PUBLIC_URL")
+    fal_jwks_url: str = Field(DEFAULT_FAL_JWKS_URL, validation_alias="IMAGEBOT_FAL_JWKS_URL")
 
     database_url: str = Field("sqlite:///imagebot.db", validation_alias="IMAGEBOT_DATABASE_URL")
     admins: Annotated[frozenset[str], NoDecode] = Field(
@@ -100,6 +106,7 @@ class Settings(BaseSettings):
         "models_file",
         "spool_dir",
         "health_file",
+        "public_url",
         mode="before",
     )
     @classmethod
@@ -148,6 +155,13 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://api.fal.ai/v1")
         return value.rstrip("/")
 
+    @field_validator("public_url", "fal_jwks_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://imagebot.example.com")
+        return value.rstrip("/") if value is not None else None
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -156,6 +170,11 @@ class Settings(BaseSettings):
                 "must look like sqlite:///path/to/imagebot.db or postgresql://user@host/db"
             )
         return value
+
+    @property
+    def fal_webhook_url(self) -> str | None:
+        """Where fal posts a finished request (IMAGEBOT_PUBLIC_URL set: HTTP mode only)."""
+        return None if self.public_url is None else self.public_url + WEBHOOK_PATH
 
     @property
     def max_input_image_bytes(self) -> int:

@@ -29,6 +29,7 @@ from bot.jobs.stopping import RunnerHooks as RunnerHooks
 from bot.jobs.stopping import Stop as _Stop
 from bot.jobs.stopping import Stopping, quietly, submission_of
 from bot.jobs.stopping import log_state as log_state
+from bot.jobs.waking import Wakes, until_woken
 from bot.providers.base import (
     Finished,
     ImageProvider,
@@ -110,6 +111,7 @@ class Runner(Stopping, Claims):
         self._cancelling: set[str] = set()
         self._cancel_locks: dict[str, asyncio.Lock] = {}
         self._leases: asyncio.Task[None] | None = None  # renewing and claiming, once resumed
+        self.wakes = Wakes()
         self.accepting = True
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -149,7 +151,22 @@ class Runner(Stopping, Claims):
         self._started.pop(job_id, None)
         self._cancelling.discard(job_id)
         self._cancel_locks.pop(job_id, None)
+        self.wakes.forget(job_id)
         self.slots.release(job_id)
+
+    async def fal_finished(self, request_id: str) -> None:
+        """fal says this request finished (its webhook). The job following it asks fal at
+        once instead of at its next poll; a job nothing follows is taken up. Idempotent: a
+        finished job, or a request no job knows, is left alone."""
+        job = await self.store.job_by_request(request_id)
+        if job is None or (job.finished and job.card_done):
+            return
+        if job.id in self._tasks:
+            self.wakes.wake(job.id)
+            return
+        if job.state == JobState.SUBMITTED:
+            self.slots.take(job.id, job.user_id)
+        self.launch(job.id, resumed=True)
 
     async def wait_idle(self) -> None:
         while self._tasks:
@@ -324,7 +341,11 @@ class Runner(Stopping, Claims):
         """fal's status until it is done; IN_PROGRESS marks the job started (no more Cancel)."""
         key = (job.endpoint_id, job.request.quality or "")
         running_since: float | None = None
-        watch = self.provider.watch(submission, await self._expected(key))
+        watch = until_woken(
+            self.provider.watch(submission, await self._expected(key)),
+            self.wakes.event(job.id),
+            lambda: self.provider.status(submission),
+        )
         async with contextlib.aclosing(watch) as states:
             async for state in states:
                 if isinstance(state, Finished):

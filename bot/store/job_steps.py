@@ -116,14 +116,15 @@ class JobSteps(Database):
         )
         return [(row["step"], row["replica"]) for row in rows]
 
-    async def job_by_request(self, request_id: str) -> Job | None:
-        row = await self._one(f"{_SELECT_JOB} WHERE j.fal_request_id = ?", (request_id,))
-        return job_from_row(row) if row is not None else None
-
     # --- a job's life ------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> Job | None:
         row = await self._one(f"{_SELECT_JOB} WHERE j.id = ?", (job_id,))
+        return job_from_row(row) if row is not None else None
+
+    async def job_by_request(self, request_id: str) -> Job | None:
+        """The job that fal's request `request_id` belongs to."""
+        row = await self._one(f"{_SELECT_JOB} WHERE j.fal_request_id = ?", (request_id,))
         return job_from_row(row) if row is not None else None
 
     async def unfinished_jobs(self) -> list[Job]:

@@ -98,6 +98,10 @@ class FalBehaviour:
     # `x-fal-disable-fallbacks` (fal's reliability docs, "Model Fallbacks"); it then bills
     # under that endpoint.
     fallback_endpoint: str | None = None
+    # What happens to the webhook a submit asked for: "send" it when the request is done,
+    # "drop" it (a delivery that never arrives), or "replay" it (the same delivery, headers and
+    # all, sent a second time after the first, as an eavesdropper could).
+    webhook: Literal["send", "drop", "replay"] = "send"
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -138,6 +142,8 @@ class FalRecord:
     serve_seconds: float = 0.0
     # When the bot first asked for the result: its delay after completion is status lag.
     result_asked_at: float | None = None
+    # The HTTP status of each webhook delivery (0: no answer), in the order sent.
+    webhook_answers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.behaviour.start_on_cancel:
