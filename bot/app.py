@@ -160,6 +160,7 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
         card_interval=settings.progress_interval_seconds,
         card_updates_per_minute=settings.card_updates_per_minute,
         spool=settings.spool_path,
+        webhook_grace=settings.webhook_grace_seconds if _asks_webhooks(provider) else None,
     )
     max_bytes = settings.max_input_image_bytes
     notifier = Notifier(slack, store)
@@ -182,9 +183,13 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     )  # fmt: skip
 
 
+def _asks_webhooks(provider: ImageProvider) -> bool:
+    return isinstance(provider, FalProvider) and provider.webhook_url is not None
+
+
 def fal_webhooks(settings: Settings, provider: ImageProvider) -> WebhookVerifier | None:
     """The check of fal's webhooks, when fal is asked to send them."""
-    if not isinstance(provider, FalProvider) or provider.webhook_url is None:
+    if not _asks_webhooks(provider):
         return None
     return WebhookVerifier(FalKeys(settings.fal_jwks_url, httpx.AsyncClient()))
 

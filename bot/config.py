@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     max_jobs_per_user: int = Field(2, ge=1, le=1000, validation_alias="IMAGEBOT_MAX_JOBS_PER_USER")
     job_deadline_seconds: float = Field(600, gt=0, validation_alias="IMAGEBOT_JOB_DEADLINE_SECONDS")
     lease_seconds: float = Field(30, ge=1, le=3600, validation_alias="IMAGEBOT_LEASE_SECONDS")
+    webhook_grace_seconds: float = Field(
+        60, ge=1, validation_alias="IMAGEBOT_WEBHOOK_GRACE_SECONDS"
+    )
     progress_interval_seconds: float = Field(
         3, ge=0.1, validation_alias="IMAGEBOT_PROGRESS_INTERVAL_SECONDS"
     )

@@ -1,7 +1,12 @@
 """Which jobs this replica drives: it takes over the unfinished jobs nobody holds at its start,
 renews its leases while it works, claims the jobs of a replica that died (their leases lapse),
-lets a job go when another replica holds it now, and lets every job go when it stops. A mixin
-of the Runner, which supplies the attributes and steps declared here."""
+lets a job go when another replica holds it now, and lets every job go when it stops.
+
+With fal's webhooks a job at fal is parked: nobody holds it while fal works, and whichever
+replica fal's webhook reaches takes it up (`fal_finished`); a job whose webhook has not come
+within the grace is claimed and followed at fal by its status, as without webhooks.
+
+A mixin of the Runner, which supplies the attributes and steps declared here."""
 
 from __future__ import annotations
 
@@ -10,19 +15,71 @@ import asyncio
 import logging
 
 from bot.jobs.slots import Slots
-from bot.store import JobState, Store
+from bot.jobs.stopping import log_state, submission_of
+from bot.jobs.waking import Wakes
+from bot.providers.base import Finished, ImageProvider, ProviderError
+from bot.store import Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
 
 
+class Parked(Exception):
+    """The job waits at fal for fal's webhook, held by no replica."""
+
+
 class Claims(abc.ABC):
     store: Store
+    provider: ImageProvider
     slots: Slots
+    wakes: Wakes
     _tasks: dict[str, asyncio.Task[None]]
     _leases: asyncio.Task[None] | None
 
     @abc.abstractmethod
     def launch(self, job_id: str, *, resumed: bool = False) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def webhook_grace(self) -> float | None: ...
+
+    async def fal_finished(self, request_id: str) -> None:
+        """fal says this request finished (its webhook; idempotent). A job this replica
+        follows asks fal at once; a parked one, or one whose lease lapsed, is claimed and taken
+        up here; one another replica holds is left to it, as is a finished job or a request
+        no job knows."""
+        job = await self.store.job_by_request(request_id)
+        if job is None or (job.finished and job.card_done):
+            return
+        if job.id in self._tasks:
+            self.wakes.wake(job.id)
+            return
+        if not await self.store.claim_job(job.id):
+            log.info("fal finished a job another replica holds job=%s", job.id)
+            return
+        self._take_up(job)
+
+    def _take_up(self, job: Job) -> None:
+        if job.slot_at is not None and job.state in (JobState.HELD, JobState.SUBMITTED):
+            self.slots.take(job.id, job.user_id)  # counted at fal already
+        self.launch(job.id, resumed=True)
+
+    async def _park(self, job: Job) -> None:
+        """Let the job just submitted go until fal's webhook, or the grace, whichever first.
+        A webhook that came while parking found the job still held here: fal's status, asked
+        once after parking, catches it (the job is then taken back and goes on)."""
+        grace = self.webhook_grace
+        if grace is None or job.state != JobState.SUBMITTED or job.cancel_requested_at:
+            return
+        if not await self.store.park(job.id, grace):
+            return
+        log_state(self.store.clock(), job, "parked", grace_s=grace)
+        try:
+            state = await self.provider.status(submission_of(job))
+        except ProviderError:
+            raise Parked from None
+        if isinstance(state, Finished) and await self.store.claim_job(job.id):
+            return
+        raise Parked
 
     async def resume(self) -> int:
         """Take over the unfinished jobs nobody holds, then keep renewing this replica's leases
@@ -37,11 +94,8 @@ class Claims(abc.ABC):
         job_ids = [i for i in await self.store.claim_jobs(every=every) if i not in self._tasks]
         for job_id in job_ids:
             job = await self.store.get_job(job_id)
-            if job is None:
-                continue
-            if job.slot_at is not None and job.state in (JobState.HELD, JobState.SUBMITTED):
-                self.slots.take(job.id, job.user_id)  # counted at fal already
-            self.launch(job.id, resumed=True)
+            if job is not None:
+                self._take_up(job)
         if job_ids:
             log.info("resumed %d unfinished jobs", len(job_ids))
         return len(job_ids)

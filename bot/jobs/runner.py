@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot.domain.failures import ErrorKind
 from bot.jobs.cards import Card, UpdateBudget, final_status, model_note
-from bot.jobs.claims import Claims
+from bot.jobs.claims import Claims, Parked
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.slots import Slots
@@ -72,6 +72,9 @@ class RunnerConfig:
     card_interval: float = 3.0
     card_updates_per_minute: float = 50.0
     spool: Path = Path("imagebot-spool")
+    # fal reports by webhook (IMAGEBOT_PUBLIC_URL): how long a job submitted waits for it
+    # before a replica follows it at fal by its status. None: followed from the submit on.
+    webhook_grace: float | None = None
 
     @property
     def cancel_grace(self) -> float:
@@ -133,6 +136,10 @@ class Runner(Stopping, Claims):
         return self.accepting and not (self._leases is not None and self._leases.done())
 
     @property
+    def webhook_grace(self) -> float | None:
+        return self.config.webhook_grace
+
+    @property
     def active(self) -> int:
         return len(self._tasks)
 
@@ -154,20 +161,6 @@ class Runner(Stopping, Claims):
         self.wakes.forget(job_id)
         self.slots.release(job_id)
 
-    async def fal_finished(self, request_id: str) -> None:
-        """fal says this request finished (its webhook). The job following it asks fal at
-        once instead of at its next poll; a job nothing follows is taken up. Idempotent: a
-        finished job, or a request no job knows, is left alone."""
-        job = await self.store.job_by_request(request_id)
-        if job is None or (job.finished and job.card_done):
-            return
-        if job.id in self._tasks:
-            self.wakes.wake(job.id)
-            return
-        if job.state == JobState.SUBMITTED:
-            self.slots.take(job.id, job.user_id)
-        self.launch(job.id, resumed=True)
-
     async def wait_idle(self) -> None:
         while self._tasks:
             await asyncio.wait(list(self._tasks.values()))
@@ -183,7 +176,7 @@ class Runner(Stopping, Claims):
                 while not (job.finished and job.card_done):
                     job = await self._step(job, resumed)
                 return
-            except (asyncio.CancelledError, _Stop):
+            except (asyncio.CancelledError, _Stop, Parked):
                 return
             except LeaseLost as lost:
                 log.info("job left to another replica job=%s owner=%s", job_id, lost.owner)
@@ -208,6 +201,7 @@ class Runner(Stopping, Claims):
             await self._post_card(job, resumed)
         elif job.state == JobState.HELD:
             await self._submit(job)
+            await self._park(await self._reload(job.id))
         elif job.state == JobState.SUBMITTED:
             await self._wait_at_fal(job)
         elif job.state == JobState.GENERATED:

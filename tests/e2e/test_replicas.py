@@ -22,12 +22,13 @@ from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.harness import SIGNING_SECRET, bot_env
 from bot.testing.slack.driver import SlackDriver
 from bot.testing.slack.standin import SlackStandIn
-from tests.helpers import BotProcess, wait_until
+from tests.helpers import BotProcess, free_port, wait_until
 from tests.postgres import fresh_database
 
 pytestmark = pytest.mark.slow
 
 LEASE_SECONDS = 3.0
+WEBHOOK_GRACE = 20.0
 PEOPLE = ["U0ALICE", "U0BOB", "U0CAROL", "U0DAN", "U0ERIN"]
 
 
@@ -194,3 +195,48 @@ async def test_a_killed_replicas_jobs_are_finished_by_the_other_from_where_they_
     for who in steppers(database).values():
         handovers = sum(1 for first, then in itertools.pairwise(who) if first != then)
         assert handovers <= 1, who  # the dead replica never stepped after the survivor
+
+
+async def test_a_webhook_finishes_a_job_on_the_replica_that_did_not_submit_it(
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path, database: str
+) -> None:
+    fal.default = FalBehaviour(run_seconds=0.5, stream=False, billable_units=Decimal("0.0421"))
+    fal.plan_for("unheard", FalBehaviour(run_seconds=0.5, webhook="drop"))
+    # fal's webhooks reach the bot through its public URL, which here leads to replica b
+    # (a load balancer would pick either).
+    hooks_at = free_port()
+    webhooks = {
+        "IMAGEBOT_PUBLIC_URL": f"http://127.0.0.1:{hooks_at}",
+        "IMAGEBOT_FAL_JWKS_URL": fal.jwks_url,
+        "IMAGEBOT_WEBHOOK_GRACE_SECONDS": str(WEBHOOK_GRACE),
+    }
+    submitter = replica(slack, fal, tmp_path, database, "a", **webhooks)
+    receiver = replica(slack, fal, tmp_path, database, "b", **webhooks)
+    receiver.port = hooks_at
+    driver = SlackDriver(submitter.events_url, SIGNING_SECRET, slack)
+    try:
+        await asyncio.gather(submitter.start(), receiver.start())
+        await driver.command("/image", "a heron at dawn --quality low")
+        # Well before the grace: only the webhook can have moved it.
+        await wait_until(
+            lambda: all_delivered(database, 1), WEBHOOK_GRACE - 5, what="the webhook's job"
+        )
+        # A webhook that never comes: after the grace, a replica follows the job at fal.
+        await driver.command("/image", "an unheard bell --quality low")
+        await wait_until(lambda: all_delivered(database, 2), 60, what="the job with no webhook")
+    finally:
+        await driver.close()
+        submitter.stop()
+        receiver.stop()
+
+    delivered_once(slack, fal, database, 2)
+    heard, unheard = (r for r in fal.requests)
+    assert heard.webhook_answers == [200] and unheard.webhook_answers == []
+    job_id = rows(database, "SELECT id FROM jobs WHERE fal_request_id = %s", (heard.request_id,))
+    steps = rows(
+        database, "SELECT step, replica FROM job_transitions WHERE job_id = %s ORDER BY at",
+        (job_id[0][0],),
+    )  # fmt: skip
+    (submitted,) = [who for step, who in steps if step == "submitted"]
+    (generated,) = [who for step, who in steps if step == "generated"]
+    assert f":{submitter.pid}:" in submitted and f":{receiver.pid}:" in generated

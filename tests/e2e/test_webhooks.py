@@ -9,6 +9,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -35,17 +36,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIterator[RunningBot]:
+@asynccontextmanager
+async def webhook_bot(
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path, grace: float = 60.0
+) -> AsyncIterator[RunningBot]:
+    """A bot asking fal for webhooks: a job waits `grace` seconds for its webhook, parked,
+    before anyone follows it at fal."""
     port = free_port()
     env = bot_env(
         slack, tmp_path, FAL_KEY=fal.key,
         IMAGEBOT_PUBLIC_URL=f"http://127.0.0.1:{port}/",
         IMAGEBOT_FAL_JWKS_URL=fal.jwks_url,
+        IMAGEBOT_WEBHOOK_GRACE_SECONDS=str(grace),
     )  # fmt: skip
     async with running_bot(slack, env, port=port) as running:
         running.services.runner.durations.seed((GPT_IMAGE_2, "low"), SLOW_POLLS)
         yield running
+
+
+@pytest.fixture
+async def bot(slack: SlackStandIn, fal: FalStandIn, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with webhook_bot(slack, fal, tmp_path) as running:
+        yield running
+
+
+async def parked(bot: RunningBot) -> None:
+    """The job is at fal and no task follows it: only fal's word (or the grace) moves it."""
+    await bot.job_when(lambda j: j.state == JobState.SUBMITTED)
+    await until(lambda: bot.services.runner.active == 0)
 
 
 async def submitted(fal: FalStandIn, timeout: float = 20.0) -> FalRecord:
@@ -89,7 +107,7 @@ async def test_forged_stale_and_unsigned_webhooks_are_refused_and_change_nothing
     fal.default = FalBehaviour(run_seconds=2.0, stream=False, webhook="drop")
     await bot.driver.command("/image", "a fox in the snow --quality low")
     rec = await submitted(fal)
-    await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.started_at is not None)
+    await parked(bot)
     await until(lambda: rec.completed_at is not None)
     polls = rec.status_calls
     body = webhook_body(rec.request_id, {"images": []}, None)
@@ -127,11 +145,12 @@ async def test_a_replayed_webhook_is_refused_and_the_job_delivered_once(
 
 
 async def test_a_job_whose_webhook_never_comes_is_delivered_by_the_status_stream(
-    bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
 ) -> None:
     fal.default = FalBehaviour(run_seconds=0.5, webhook="drop")
 
-    job = await bot.delivered("a lighthouse in fog --quality low", timeout=60)
+    async with webhook_bot(slack, fal, tmp_path, grace=1.0) as bot:
+        job = await bot.delivered("a lighthouse in fog --quality low", timeout=60)
 
     (rec,) = fal.requests
     assert rec.webhook_url is not None and rec.webhook_answers == []
@@ -150,16 +169,13 @@ async def test_without_a_public_url_no_webhook_is_asked_for(
         assert answer.status_code == 404
 
 
-async def test_a_webhook_for_a_job_nothing_follows_takes_the_job_up(
+async def test_a_webhook_for_a_parked_job_takes_the_job_up(
     bot: RunningBot, slack: SlackStandIn, fal: FalStandIn
 ) -> None:
     fal.default = FalBehaviour(run_seconds=2.0, stream=False, webhook="drop")
     await bot.driver.command("/image", "a wren on a branch --quality low")
     rec = await submitted(fal)
-    job = await bot.job_when(lambda j: j.state == JobState.SUBMITTED and j.started_at is not None)
-    runner = bot.services.runner
-    runner._tasks[job.id].cancel()  # the task following it is gone, as after a failed step
-    await until(lambda: runner.active == 0)
+    await parked(bot)
     await until(lambda: rec.completed_at is not None)
     body = webhook_body(rec.request_id, {"images": []}, None)
 
