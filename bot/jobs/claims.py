@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 
 from bot.jobs.slots import Slots
 from bot.jobs.stopping import log_state, submission_of
@@ -21,6 +22,9 @@ from bot.providers.base import Finished, ImageProvider, ProviderError
 from bot.store import Job, JobState, Store
 
 log = logging.getLogger("bot.jobs")
+# How often a replica looks for jobs nobody holds (released by a replica that stopped, parked
+# past their grace, or left by one that died).
+CLAIM_EVERY_SECONDS = 2.0
 
 
 class Parked(Exception):
@@ -101,11 +105,17 @@ class Claims(abc.ABC):
         return len(job_ids)
 
     async def _keep_leases(self) -> None:
-        every = self.store.lease_seconds / 3
+        """Renew every third of a lease; claim more often, so that jobs a stopping replica
+        let go are taken over within seconds (a lapsed lease: within the lease period)."""
+        renew_every = self.store.lease_seconds / 3
+        claim_every = min(renew_every, CLAIM_EVERY_SECONDS)
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(claim_every)
             try:
-                await self._renew()
+                if time.monotonic() - renewed >= renew_every - claim_every / 2:
+                    await self._renew()
+                    renewed = time.monotonic()
                 await self._claim()
             except Exception:
                 log.exception("renewing or claiming job leases failed; trying again")

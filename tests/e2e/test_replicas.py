@@ -48,9 +48,9 @@ def replica(
 ) -> BotProcess:
     folder = tmp_path / name
     folder.mkdir()
+    extra.setdefault("IMAGEBOT_LEASE_SECONDS", str(LEASE_SECONDS))
     env = bot_env(
         slack, folder, FAL_KEY=fal.key, IMAGEBOT_DATABASE_URL=database,
-        IMAGEBOT_LEASE_SECONDS=str(LEASE_SECONDS),
         # One spool that both replicas mount, as deploy/compose.yml does.
         IMAGEBOT_SPOOL_DIR=str(tmp_path / "spool"), **extra,
     )  # fmt: skip
@@ -240,3 +240,33 @@ async def test_a_webhook_finishes_a_job_on_the_replica_that_did_not_submit_it(
     (submitted,) = [who for step, who in steps if step == "submitted"]
     (generated,) = [who for step, who in steps if step == "generated"]
     assert f":{submitter.pid}:" in submitted and f":{receiver.pid}:" in generated
+
+
+async def test_a_replica_stopped_with_sigterm_hands_its_jobs_over_at_once(
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path, database: str
+) -> None:
+    fal.default = FalBehaviour(run_seconds=1.5, billable_units=Decimal("0.0421"))
+    # Long leases: a job the stopping replica kept would wait at least a third of one.
+    lease = 45.0
+    leaving, staying = (
+        replica(slack, fal, tmp_path, database, n, IMAGEBOT_LEASE_SECONDS=str(lease)) for n in "ab"
+    )
+    driver = SlackDriver(leaving.events_url, SIGNING_SECRET, slack)
+    try:
+        await asyncio.gather(leaving.start(), staying.start())
+        await driver.command("/image", "a ferry leaving --quality low")
+        at_fal = "SELECT 1 FROM jobs WHERE state = 'submitted'"
+        await wait_until(lambda: rows(database, at_fal), 30, what="the job at fal")
+        await leaving.terminate()
+        await wait_until(
+            lambda: all_delivered(database, 1), lease / 3 - 1, what="the job, by the other"
+        )
+    finally:
+        await driver.close()
+        leaving.stop()
+        staying.stop()
+
+    assert "released 1 jobs for another replica" in leaving.log()
+    delivered_once(slack, fal, database, 1)
+    (who,) = steppers(database).values()
+    assert f":{staying.pid}:" in who[-1]
