@@ -56,11 +56,16 @@ class Claims(abc.ABC):
             return
         if job.id in self._tasks:
             self.wakes.wake(job.id)
-            return
-        if not await self.store.claim_job(job.id):
+        elif not await self.take_over(job):
             log.info("fal finished a job another replica holds job=%s", job.id)
-            return
+
+    async def take_over(self, job: Job) -> bool:
+        """Claim a job nobody drives (parked, or its lease lapsed) and go on with it here;
+        False when another replica holds it."""
+        if not await self.store.claim_job(job.id):
+            return False
         self._take_up(job)
+        return True
 
     def _take_up(self, job: Job) -> None:
         if job.slot_at is not None and job.state in (JobState.HELD, JobState.SUBMITTED):

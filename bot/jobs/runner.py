@@ -82,7 +82,7 @@ class RunnerConfig:
         return min(60.0, self.deadline_seconds / 4)
 
 
-class Runner(Stopping, Claims):
+class Runner(Claims, Stopping):
     def __init__(
         self,
         store: Store,

@@ -66,6 +66,9 @@ class Stopping(abc.ABC):
     @abc.abstractmethod
     async def _follow(self, job: Job, card_: Card, submission: Submission) -> Finished: ...
 
+    @abc.abstractmethod
+    async def take_over(self, job: Job) -> bool: ...
+
     async def cancel(self, job: Job, by: str) -> bool:
         """Cancel a job fal has not started; False when it is too late (fal is running it).
 
@@ -91,6 +94,9 @@ class Stopping(abc.ABC):
             log_state(self.store.clock(), job, "cancelling", by=by)
             self._cancelling.add(job.id)
         await self._card(job).show(Cancelling(by))
+        if at_fal and job.id not in self._tasks:
+            # Parked while fal works (webhooks): follow it now, to end it as fal says.
+            await self.take_over(job)
         return True
 
     def cancel_lock(self, job_id: str) -> asyncio.Lock:

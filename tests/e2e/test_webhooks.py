@@ -18,6 +18,7 @@ import pytest
 from bot.app import make_provider
 from bot.config import Settings
 from bot.providers.fal.queue import FalProvider
+from bot.slack.views.card import ACTION_CANCEL
 from bot.store import JobState
 from bot.testing.fal.standin import FalBehaviour, FalRecord, FalStandIn
 from bot.testing.fal.webhooks import WebhookSigner, webhook_body
@@ -198,3 +199,18 @@ async def test_socket_mode_asks_fal_for_no_webhook(fal: FalStandIn) -> None:
     finally:
         await http_mode.close()
         await socket_mode.close()
+
+
+async def test_a_cancel_while_parked_ends_the_job_without_waiting_for_the_grace(
+    bot: RunningBot, fal: FalStandIn
+) -> None:
+    fal.default = FalBehaviour(queue_seconds=60, queue_position=4, webhook="drop")
+    await bot.driver.command("/image", "a moth at a lamp --quality low")
+    await parked(bot)
+    job = await bot.job_when(lambda j: True)
+
+    await bot.driver.press(ACTION_CANCEL, job.id, message_ts=job.card_ts or "")
+
+    (done,) = await bot.finished(1, timeout=30)  # the grace is 60 s
+    assert done.state == JobState.CANCELLED and done.error_kind == "cancelled"
+    assert fal.requests[0].cancelled and done.charged_micros == 0
