@@ -162,8 +162,13 @@ def _ack_figure(name: str, replies: list[Reply], note: str) -> Figure:
     )
 
 
+# GPT Image 2 takes tens of seconds at fal: during the burst of commands, jobs are taken in,
+# carded and submitted, and none comes back yet.
+AT_FAL = FalBehaviour(run_seconds=60.0)
+
+
 async def replica_acks(fal: FalStandIn, rate: float, seconds: float) -> list[Figure]:
-    fal.default = FalBehaviour(run_seconds=0.5)
+    fal.default = AT_FAL
     label = f"/image ack at {rate:g}/s for {seconds:g} s"
     with postgres() as url:
         one = await _replica_acks(fal, url, 1, rate, seconds)
@@ -173,7 +178,7 @@ async def replica_acks(fal: FalStandIn, rate: float, seconds: float) -> list[Fig
             figures.append(_skipped(f"{label}, two replicas (PostgreSQL)", "p99 < 100 ms"))
             return figures
         fal.reset()
-        fal.default = FalBehaviour(run_seconds=0.5)
+        fal.default = AT_FAL
     with postgres() as url:
         two = await _replica_acks(fal, url, 2, rate, seconds)
     note = "two bot processes on one database, commands sent to each in turn"
