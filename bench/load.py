@@ -113,6 +113,7 @@ async def overhead(
     )
     await rig.start()
     sent: dict[str, float] = {}
+    cpu_before = rig.bot.cpu_seconds()
     try:
         gate = asyncio.Semaphore(in_flight)
         done = Completions(rig.slack)
@@ -132,16 +133,34 @@ async def overhead(
 
         await asyncio.gather(*(one(n) for n in range(jobs)))
         watching.cancel()
+        cpu = (rig.bot.cpu_seconds() - cpu_before) / jobs
         costs = [_overhead(rig.slack, fal, tag, at) for tag, at in sent.items()]
     finally:
         await rig.close()
     med, p99 = statistics.median(costs), percentile(costs, 0.99)
     size = f"{IMAGE_BYTES / 1e6:.1f} MB PNGs"
     note = f"{jobs} jobs, {in_flight} in flight, {size}, fal {run_seconds:g} s each"
+    note += f"; the bot's CPU time per job {cpu * 1000:.0f} ms"
+    if not stagger:
+        return [
+            Figure(
+                f"{jobs} jobs finishing in the same instant: overhead per job, median",
+                "< 50 ms", f"{med * 1000:.0f} ms", med < 0.05, note,
+            ),
+            Figure(
+                "the bot's CPU time per job in that burst", "< 50 ms",
+                f"{cpu * 1000:.0f} ms", cpu < 0.05,
+            ),
+        ]  # fmt: skip
     return [
         Figure("overhead per job, median", "< 150 ms", f"{med * 1000:.0f} ms", med < 0.15, note),
         Figure("overhead per job, p99", "< 500 ms", f"{p99 * 1000:.0f} ms", p99 < 0.5),
     ]
+
+
+async def burst(fal: FalStandIn, jobs: int, run_seconds: float) -> list[Figure]:
+    """`jobs` commands at once, so that their requests finish at fal in the same instant."""
+    return await overhead(fal, jobs, jobs, run_seconds, stagger=False)
 
 
 class Completions:
@@ -189,7 +208,10 @@ def _overhead(slack: SlackStandIn, fal: FalStandIn, tag: str, sent_at: float) ->
         c.duration for c in slack.calls_to("chat.postMessage") if tag in str(c.args.get("text", ""))
     )
     record = next(r for r in fal.requests if r.arguments.get("prompt") == tag)
-    generation = (record.completed_at or 0.0) - record.submitted_at
+    # From the submit until fal said it was done (on the stream, when that came later than
+    # the moment it finished: the stand-in shares the machine and may tell late).
+    told = max(record.completed_at or 0.0, record.streamed_done_at or 0.0)
+    generation = told - record.submitted_at
     return (done.time + done.duration - sent_at) - generation - record.serve_seconds - slack_time
 
 

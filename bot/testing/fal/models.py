@@ -142,6 +142,9 @@ class FalRecord:
     serve_seconds: float = 0.0
     # When the bot first asked for the result: its delay after completion is status lag.
     result_asked_at: float | None = None
+    # When the status stream told a watcher the request was done: a busy stand-in tells late,
+    # and that delay is the stand-in's, not the watcher's.
+    streamed_done_at: float | None = None
     # The HTTP status of each webhook delivery (0: no answer), in the order sent.
     webhook_answers: list[int] = field(default_factory=list)
 
