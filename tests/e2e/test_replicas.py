@@ -159,6 +159,11 @@ async def test_a_killed_replicas_jobs_are_finished_by_the_other_from_where_they_
     driver = SlackDriver(doomed.events_url, SIGNING_SECRET, slack)
     try:
         await asyncio.gather(doomed.start(), survivor.start())
+        # Delivered, its card not yet final.
+        slack.stall("chat.update", 60, times=None)
+        await driver.command("/image", "final harbour --quality low")
+        unfinal = "SELECT 1 FROM jobs WHERE state = 'delivered' AND card_done = 0"
+        await wait_until(lambda: rows(database, unfinal), 30, what="a card not yet final")
         # Generated, its upload failing: the images wait in the spool.
         slack.fail_upload(times=None)
         await driver.command("/image", "quick harbour --quality low")
@@ -174,6 +179,14 @@ async def test_a_killed_replicas_jobs_are_finished_by_the_other_from_where_they_
         await driver.command("/image", "patient harbour --quality low")
         waiting = "SELECT 1 FROM jobs WHERE state = 'held' AND card_ts IS NOT NULL"
         await wait_until(lambda: rows(database, waiting), 30, what="a job waiting for a slot")
+        # Its card posted, but Slack's answer (the card's ts) not yet back.
+        slack.stall("chat.postMessage", 60)
+        await driver.command("/image", "unanswered harbour --quality low")
+        await wait_until(
+            lambda: any("unanswered" in str(m) for m in slack.messages("C0GENERAL")),
+            30,
+            what="a card posted, its answer held back",
+        )
 
         ((request_id,),) = rows(database, generated)
         fal.expire_media(request_id)  # fal no longer serves it: only the spool has the images
@@ -182,7 +195,7 @@ async def test_a_killed_replicas_jobs_are_finished_by_the_other_from_where_they_
         lose_disk(doomed.folder)
         slack.clear_faults()
 
-        await wait_until(lambda: all_delivered(database, 4), 90, what="all 4 jobs delivered")
+        await wait_until(lambda: all_delivered(database, 6), 90, what="all 6 jobs delivered")
         took = time.monotonic() - killed
     finally:
         await driver.close()
@@ -191,7 +204,7 @@ async def test_a_killed_replicas_jobs_are_finished_by_the_other_from_where_they_
 
     # The slow ones had up to 6 s left at fal, and the waiting one runs after them.
     assert took < LEASE_SECONDS + 2 * slow.run_seconds + 10, took
-    delivered_once(slack, fal, database, 4)
+    delivered_once(slack, fal, database, 6)
     for who in steppers(database).values():
         handovers = sum(1 for first, then in itertools.pairwise(who) if first != then)
         assert handovers <= 1, who  # the dead replica never stepped after the survivor
