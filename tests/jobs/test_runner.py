@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.domain.failures import ErrorKind
 from bot.jobs.runner import Runner, RunnerConfig
-from bot.store import JobState
+from bot.store import JobState, Store
 from tests.doubles import assembled
 from tests.factories import admitted, new_job
 
@@ -153,3 +153,29 @@ async def test_a_job_past_its_deadline_is_cancelled_and_counts_at_its_estimate(
     assert done.charge_status == "settled" and done.charge_estimated
     assert done.amount_micros == ESTIMATE
     assert "fal took too long" in parts.slack.of("update")[-1].text
+
+
+async def test_a_job_another_replica_took_over_is_dropped_quietly(tmp_path: Path) -> None:
+    async with assembled(tmp_path) as parts:
+        parts.provider.delay = 1.0
+        job = await admitted(parts.store, alice_job())
+        parts.runner.launch(job.id)
+        async with asyncio.timeout(20):
+            while (await parts.store.get_job(job.id)).state != JobState.SUBMITTED:  # type: ignore[union-attr]
+                await asyncio.sleep(0.02)
+        other = await Store.open(tmp_path / "imagebot.db")
+        try:
+            assert await other.claim_jobs(every=True) == [job.id]  # the other replica has it
+            async with asyncio.timeout(20):
+                while parts.runner.active:
+                    await asyncio.sleep(0.02)
+        finally:
+            await other.close()
+        left = await parts.store.get_job(job.id)
+        steps = [step for step, _ in await parts.store.transitions(job.id)]
+
+    # Once fal was done, this replica's next step was refused: it stepped no further.
+    assert left is not None and left.state == JobState.SUBMITTED
+    assert left.charge_status == "held" and parts.slack.of("upload") == []
+    assert steps[:3] == ["card", "submit_sent", "submitted"]
+    assert not {"generated", "upload_started", "delivered", "card_done"} & set(steps)
