@@ -267,7 +267,7 @@ class Runner(Claims, Stopping):
         try:
             # Once marked, fal may hold a request for the job: a retry looks there first.
             if not await self.store.mark_submit_sent(job.id):
-                raise _Stop  # cancelled before anything left
+                return  # cancelled before anything left (on another replica, too): its card ends
             guard = SubmitGuard(job.submit_sent_at, self.store.request_taken)
             submission = await self.provider.submit(job.endpoint_id, arguments, guard)
             stored = await self.store.mark_submitted(

@@ -27,7 +27,7 @@ from bot.providers.base import Finished, ImageProvider, ProviderError, Submissio
 from bot.slack.client import SlackError
 from bot.slack.notifier import Notifier, Requester
 from bot.slack.views.card import Cancelling, CardStatus, Failed
-from bot.store import Bill, Job, JobState, Store
+from bot.store import Bill, Job, JobState, LeaseLost, Store
 
 log = logging.getLogger("bot.jobs")
 
@@ -118,7 +118,8 @@ class Stopping(abc.ABC):
                 await asyncio.wait_for(task, 60)
         self.delivery.drop(job.id)
         job = await self._reload(job.id)
-        with contextlib.suppress(SlackError):
+        # A job another replica holds: that replica ends its card (this one says so at once).
+        with contextlib.suppress(SlackError, LeaseLost):
             await self._finish_card(job, final_status(job))
         return True
 

@@ -119,6 +119,38 @@ async def test_a_job_cancelled_while_it_waits_for_a_slot_is_free_and_never_sent(
     assert f"Cancelled by <@{ALICE}>. Nothing was charged." in last.text
 
 
+async def test_a_cancel_that_reaches_another_replica_ends_a_waiting_job_free(
+    tmp_path: Path,
+) -> None:
+    one_at_a_time = RunnerConfig(max_at_fal=1, card_interval=0.01, spool=tmp_path / "spool")
+    async with assembled(tmp_path, config=one_at_a_time) as parts:
+        first = await admitted(parts.store, alice_job())
+        waiting = await admitted(parts.store, alice_job())
+        parts.runner.launch(first.id)
+        parts.runner.launch(waiting.id)
+        async with asyncio.timeout(10):
+            while not (waiting.id in parts.slack.cards and parts.runner.slots.waiting):
+                await asyncio.sleep(0.01)
+        # The person's click reaches a replica that does not hold the job.
+        elsewhere = await Store.open(tmp_path / "imagebot.db")
+        other = Runner(
+            elsewhere, parts.provider, parts.slack, parts.notifier,  # type: ignore[arg-type]
+            parts.runner.config, parts.runner.inputs,
+        )  # fmt: skip
+        try:
+            assert await other.cancel(await elsewhere.get_job(waiting.id), ALICE)  # type: ignore[arg-type]
+        finally:
+            await elsewhere.close()
+        done = {job.id: job for job in await parts.finished(2)}
+
+    assert done[first.id].state == JobState.DELIVERED
+    cancelled = done[waiting.id]
+    assert cancelled.state == JobState.CANCELLED and cancelled.charge_status == "released"
+    assert len(parts.provider.submitted) == 1
+    last = [s for s in parts.slack.of("update") if s.extra["ts"] == cancelled.card_ts][-1]
+    assert f"Cancelled by <@{ALICE}>. Nothing was charged." in last.text
+
+
 async def test_a_job_left_behind_resumes_under_the_card_it_already_has(tmp_path: Path) -> None:
     async with assembled(tmp_path) as parts:
         job = await admitted(parts.store, alice_job())
