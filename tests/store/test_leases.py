@@ -5,6 +5,7 @@ and the limits of jobs at fal hold over every replica."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from bot.domain.failures import ErrorKind
 from bot.store import JobState, LeaseLost, Store
+from bot.store.schema import MIGRATIONS, _statements
 from tests.factories import admitted, new_job
 from tests.helpers import SetClock
 
@@ -130,3 +132,32 @@ async def test_the_limits_of_jobs_at_fal_hold_across_replicas(
     assert not await a.take_slot(ann[2], "UANN", total, per_user)
     assert await b.release_leases() == 2  # bob[1] sent nothing to fal: its place is given back
     assert await a.take_slot(ann[2], "UANN", total, per_user)
+
+
+async def test_a_job_at_fal_in_a_database_from_before_leases_counts_and_can_be_claimed(
+    tmp_path: Path,
+) -> None:
+    """A database left by the last version (schema 4) with a job at fal: after migration 5 it
+    counts against the limits of jobs at fal, and nobody holds it, so a start takes it."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:4]:
+            for statement in _statements(script):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 4")
+        db.execute(
+            "INSERT INTO jobs (id, user_id, channel_id, kind, origin, request_json, prompt,"
+            " endpoint_id, state, created_at, updated_at, submit_sent_at, submitted_at) VALUES"
+            " ('j1', 'U1', 'C1', 'generate', 'command', ?, 'a cat',"
+            " 'openai/gpt-image-2', 'submitted', 1, 1, 2, 3)",
+            ('{"prompt": "a cat"}',),
+        )
+    db.close()
+
+    store = await Store.open(path)
+    try:
+        job = await admitted(store, new_job(user="U1"))
+        assert not await store.take_slot(job.id, "U1", total=1, per_user=1)
+        assert await store.claim_jobs() == ["j1"]
+    finally:
+        await store.close()
