@@ -145,16 +145,20 @@ async def test_a_replayed_webhook_is_refused_and_the_job_delivered_once(
     assert rec.result_calls == 1
 
 
-async def test_a_job_whose_webhook_never_comes_is_delivered_by_the_status_stream(
-    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "polling"])
+async def test_a_job_whose_webhook_never_comes_is_delivered_by_the_stream_or_polling(
+    slack: SlackStandIn, fal: FalStandIn, tmp_path: Path, stream: bool
 ) -> None:
-    fal.default = FalBehaviour(run_seconds=0.5, webhook="drop")
+    fal.default = FalBehaviour(run_seconds=0.5, webhook="drop", stream=stream)
 
     async with webhook_bot(slack, fal, tmp_path, grace=1.0) as bot:
+        # Polling on its usual schedule: nothing learned about how long jobs take.
+        bot.services.runner.durations.seed((GPT_IMAGE_2, "low"), [])
         job = await bot.delivered("a lighthouse in fog --quality low", timeout=60)
 
     (rec,) = fal.requests
     assert rec.webhook_url is not None and rec.webhook_answers == []
+    assert stream or rec.status_calls > 0
     assert job.charge_status == "settled"
     assert len([u for u in slack.uploads if u.completed]) == 1
 

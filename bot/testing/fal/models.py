@@ -102,6 +102,10 @@ class FalBehaviour:
     # "drop" it (a delivery that never arrives), or "replay" it (the same delivery, headers and
     # all, sent a second time after the first, as an eavesdropper could).
     webhook: Literal["send", "drop", "replay"] = "send"
+    # Render the images as soon as the request is submitted, not when the result is first
+    # asked for: a benchmark then does not count the stand-in's own work, which fal does on
+    # its machines, against the bot it measures.
+    render_early: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

@@ -18,6 +18,7 @@ import time
 import uuid
 import weakref
 from collections import Counter, deque
+from typing import Any
 
 from aiohttp import web
 
@@ -85,7 +86,7 @@ class FalStandIn:
         self._thread = LoopThread("fal-standin")
         # The key fal signs webhooks with; its JWKS is served at `jwks_url`.
         self.signer = WebhookSigner()
-        self._deliveries: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     @property
     def netloc(self) -> str:
@@ -136,7 +137,7 @@ class FalStandIn:
         await web.SockSite(self._runner, sock, ssl_context=self._ssl).start()
 
     async def stop(self) -> None:
-        for delivery in list(self._deliveries):
+        for delivery in list(self._background):
             delivery.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -240,15 +241,20 @@ class FalStandIn:
             assert request.transport is not None
             request.transport.abort()
             raise ConnectionResetError("the stand-in dropped the submit's answer")
+        if behaviour.render_early:
+            self._keep(asyncio.create_task(self._produce(rec)))
         if rec.webhook_url:
-            delivery = asyncio.create_task(self._send_webhook(rec))
-            self._deliveries.add(delivery)
-            delivery.add_done_callback(self._deliveries.discard)
+            self._keep(asyncio.create_task(self._send_webhook(rec)))
         if behaviour.submit_delay:
             await asyncio.sleep(behaviour.submit_delay)
         body = {"request_id": rec.request_id, **self._urls(rec)}
         body["queue_position"] = rec.queue_position(rec.submitted_at)
         return answer(rec, body)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Work that goes on after an answer; cancelled when the stand-in stops."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _pick(self, prompt: str) -> tuple[FalBehaviour, bool]:
         """Choose the behaviour for a submit and whether this attempt fails at submit."""
