@@ -148,15 +148,6 @@ class Database:
         row = await self._one("SELECT 1")
         return row is not None
 
-    async def _statement(self, sql: str, args: Sequence[Any]) -> bool:
-        """One write statement on its own: SQLite makes it atomic without BEGIN/COMMIT, which
-        spares two round trips to the database thread (PostgreSQL: autocommit). True when it
-        changed one row."""
-        if self._writer.dialect == "postgresql":
-            return await self._writer.execute(sql, args) == 1
-        async with self._lock:
-            return await self._writer.execute(sql, args) == 1
-
 
 def _redacted(url: str) -> str:
     """The URL without its password, for messages."""

@@ -71,7 +71,8 @@ class JobSteps(Database):
     def _lease_end(self, now: int) -> int:
         """A lease is written to end two thirds of a period ahead. Renewed every third, it
         stays held while its replica lives (a renewal may come a third late); once it lapses,
-        another replica claims the job at its next third: within one period of a death."""
+        another replica claims the job when it next looks (at most a third later): within one
+        period of a death."""
         return now + int(self.lease_seconds * 1000 * 2 / 3)
 
     async def claim_jobs(self, *, every: bool = False) -> list[str]:
