@@ -5,7 +5,6 @@ and the limits of jobs at fal hold over every replica."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +13,8 @@ import pytest
 
 from bot.domain.failures import ErrorKind
 from bot.store import JobState, LeaseLost, Store
-from bot.store.schema import MIGRATIONS, _statements
 from tests.factories import admitted, new_job
-from tests.helpers import SetClock
+from tests.helpers import SetClock, old_database
 
 LEASE = 30.0
 
@@ -140,11 +138,7 @@ async def test_a_job_at_fal_in_a_database_from_before_leases_counts_and_can_be_c
     """A database left by the last version (schema 4) with a job at fal: after migration 5 it
     counts against the limits of jobs at fal, and nobody holds it, so a start takes it."""
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:
-        for script in MIGRATIONS[:4]:
-            for statement in _statements(script):
-                db.execute(statement)
-        db.execute("PRAGMA user_version = 4")
+    with old_database(path, 4) as db:
         db.execute(
             "INSERT INTO jobs (id, user_id, channel_id, kind, origin, request_json, prompt,"
             " endpoint_id, state, created_at, updated_at, submit_sent_at, submitted_at) VALUES"

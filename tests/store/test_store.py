@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -25,10 +24,10 @@ from bot.store import (
     Store,
     StoreError,
 )
-from bot.store.schema import MIGRATIONS, _statements
+from bot.store.schema import MIGRATIONS
 from tests import factories
 from tests.factories import new_job
-from tests.helpers import query
+from tests.helpers import old_database, query
 
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 UTC_ZONE = ZoneInfo("UTC")
@@ -192,11 +191,7 @@ async def test_jobs_and_charges_from_before_models_were_a_choice_read_as_gpt_ima
     """A database left by the last version (schema 3): its job has no model in its request,
     its charge no catalog model; after migration 4 both are GPT Image 2's."""
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:
-        for script in MIGRATIONS[:3]:
-            for statement in _statements(script):
-                db.execute(statement)
-        db.execute("PRAGMA user_version = 3")
+    with old_database(path, 3) as db:
         old_request = '{"prompt": "a cat", "quality": "low", "n": 1, "output_format": "png"}'
         db.execute(
             "INSERT INTO jobs (id, user_id, channel_id, kind, origin, request_json, prompt,"
