@@ -320,21 +320,10 @@ class JobSteps(Database):
     async def _update(self, job_id: str, step: str, assignments: str, args: Sequence[Any]) -> None:
         await self._step(job_id, step, assignments, args)
 
-    async def _step(
-        self,
-        job_id: str,
-        step: str,
-        assignments: str,
-        args: Sequence[Any],
-        where: str = "",
-        where_args: Sequence[Any] = (),
-        *,
-        anyone: bool = False,
-    ) -> bool:
+    async def _step(self, *change: Any, anyone: bool = False) -> bool:
+        """One step (as `_change` takes it) in a transaction of its own."""
         async with self._write() as db:
-            return await self._change(
-                db, job_id, step, assignments, args, where, where_args, anyone=anyone
-            )
+            return await self._change(db, *change, anyone=anyone)
 
     async def _change(
         self,
