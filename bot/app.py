@@ -177,9 +177,10 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     maintenance = Maintenance(settings, store, daily=daily_reconcile(settings, store, provider))
     admin = AdminCommand(store, slack, admins, spend, budgets)
     home = Home(spend, budgets, admins, store, slack)
+    webhooks = fal_webhooks(settings, provider, store)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
-        admins, budgets, spend, admin, home, maintenance, webhooks=fal_webhooks(settings, provider),
+        admins, budgets, spend, admin, home, maintenance, webhooks=webhooks,
     )  # fmt: skip
 
 
@@ -187,11 +188,14 @@ def _asks_webhooks(provider: ImageProvider) -> bool:
     return isinstance(provider, FalProvider) and provider.webhook_url is not None
 
 
-def fal_webhooks(settings: Settings, provider: ImageProvider) -> WebhookVerifier | None:
-    """The check of fal's webhooks, when fal is asked to send them."""
+def fal_webhooks(
+    settings: Settings, provider: ImageProvider, store: Store
+) -> WebhookVerifier | None:
+    """The check of fal's webhooks, when fal is asked to send them; deliveries are remembered
+    in the database that every replica shares."""
     if not _asks_webhooks(provider):
         return None
-    return WebhookVerifier(FalKeys(settings.fal_jwks_url, httpx.AsyncClient()))
+    return WebhookVerifier(FalKeys(settings.fal_jwks_url, httpx.AsyncClient()), store.claim)
 
 
 def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -> DailyCheck | None:

@@ -1,12 +1,15 @@
 """fal's webhook signatures: what is accepted (fal's key, a fresh timestamp, a first delivery)
 and everything that is refused; fal's keys fetched, kept at most a day, and fetched again when
-a delivery names a key they lack."""
+a delivery names a key they lack. Deliveries are remembered in a store, as the bot does (the
+same delivery at two replicas: tests/store/test_webhook_deliveries.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +22,7 @@ from bot.providers.fal.webhook import (
     WebhookRefused,
     WebhookVerifier,
 )
+from bot.store import Store
 from bot.testing.fal.webhooks import WebhookSigner, webhook_body
 
 NOW = 1_790_000_000
@@ -31,6 +35,9 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+    def utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 @dataclass
@@ -60,13 +67,16 @@ class Setup:
 
 
 @pytest.fixture
-def setup() -> Iterator[Setup]:
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     signer = WebhookSigner()
     endpoint = KeyEndpoint([signer])
     clock = Clock()
+    store = await Store.open(tmp_path / "imagebot.db", clock=clock.utc)
     http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint.handle))
-    verifier = WebhookVerifier(FalKeys(JWKS_URL, http, clock), clock)
+    verifier = WebhookVerifier(FalKeys(JWKS_URL, http, clock), store.claim, clock)
     yield Setup(signer, endpoint, clock, verifier)
+    await verifier.close()
+    await store.close()
 
 
 def delivery(

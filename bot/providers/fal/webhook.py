@@ -8,6 +8,9 @@ the request id, the user id, the timestamp as received and the hex SHA-256 of th
 joined by newlines and encoded as UTF-8; a delivery is genuine when any key of the JWKS
 verifies it (there is no key id); a timestamp more than 300 s from now is refused; the JWKS
 may be cached, never longer than 24 hours.
+
+Deliveries accepted are remembered in the database (the store's seen keys), not in the
+process, so a delivery replayed to another replica is refused there too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -39,6 +42,13 @@ KEYS_MAX_AGE = 24 * 3600.0
 # them), at most this often, so forgeries cannot make the bot hammer fal's key endpoint.
 REFETCH_PAUSE = 60.0
 _FETCH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# A delivery stays acceptable while its timestamp is within the tolerance: up to twice the
+# tolerance after it is first accepted (its timestamp may be 300 s ahead), to the second
+# included, so it is remembered a second longer.
+SEEN_SECONDS = 2 * TOLERANCE_SECONDS + 1
+
+# The store's claim: True the first time a key is claimed while it lives, False for a repeat.
+Claim = Callable[[str, float], Awaitable[bool]]
 
 
 class WebhookRefused(Exception):
@@ -124,12 +134,13 @@ def signed_message(request_id: str, user_id: str, timestamp: str, body: bytes) -
 
 
 class WebhookVerifier:
-    """Verifies deliveries and remembers the verified ones while their timestamp is fresh."""
+    """Verifies deliveries and claims the verified ones in the database while their timestamp
+    is fresh, so each is accepted once by whichever replica receives it first."""
 
-    def __init__(self, keys: FalKeys, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, keys: FalKeys, claim: Claim, clock: Callable[[], float] = time.time) -> None:
         self.keys = keys
+        self.claim = claim
         self.clock = clock
-        self._seen: dict[tuple[str, str, str], float] = {}
 
     async def close(self) -> None:
         await self.keys.http.aclose()
@@ -141,7 +152,7 @@ class WebhookVerifier:
         if not all(values):
             raise WebhookRefused("a signature header is missing")
         request_id, user_id, timestamp, signature_hex = values
-        sent = self._fresh(timestamp)
+        self._fresh(timestamp)
         try:
             signature = bytes.fromhex(signature_hex)
         except ValueError:
@@ -151,27 +162,24 @@ class WebhookVerifier:
             keys = await self.keys.refreshed()
             if keys is None or not _any_verifies(keys, signature, message):
                 raise WebhookRefused("no key of fal's JWKS verifies the signature")
-        self._remember((request_id, timestamp, signature_hex), sent)
+        if not await self.claim(seen_key(request_id, timestamp, signature), SEEN_SECONDS):
+            raise WebhookRefused("this delivery was received before (a replay)")
         return _delivery(request_id, body)
 
-    def _fresh(self, timestamp: str) -> float:
+    def _fresh(self, timestamp: str) -> None:
         try:
             sent = float(int(timestamp))
         except ValueError:
             raise WebhookRefused("the timestamp is not a number of seconds") from None
         if abs(self.clock() - sent) > TOLERANCE_SECONDS:
             raise WebhookRefused(f"the timestamp is {self.clock() - sent:.0f} s from now")
-        return sent
 
-    def _remember(self, delivery: tuple[str, str, str], sent: float) -> None:
-        """A delivery is refused the second time; past the tolerance its timestamp refuses it,
-        so it is forgotten then."""
-        now = self.clock()
-        for old in [d for d, at in self._seen.items() if now - at > TOLERANCE_SECONDS]:
-            del self._seen[old]
-        if delivery in self._seen:
-            raise WebhookRefused("this delivery was received before (a replay)")
-        self._seen[delivery] = sent
+
+def seen_key(request_id: str, timestamp: str, signature: bytes) -> str:
+    """The key a delivery is remembered by: fal signs each attempt anew, so a retry is a new
+    delivery and only a copy of one repeats the key (the signature is hashed to keep it short)."""
+    digest = hashlib.sha256(signature).hexdigest()
+    return f"fal-webhook:{request_id}:{timestamp}:{digest}"
 
 
 def _any_verifies(keys: list[Ed25519PublicKey], signature: bytes, message: bytes) -> bool:
