@@ -22,9 +22,10 @@ COPY handlers ./handlers
 RUN pip install --no-deps .
 
 # The bot runs as uid 10001. A bind-mounted /data must be writable by it: see README, Docker.
+# /spool is where deploy/compose.yml mounts the spool its replicas share.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin imagebot \
-    && mkdir -p /data \
-    && chown 10001:10001 /data
+    && mkdir -p /data /spool \
+    && chown 10001:10001 /data /spool
 ENV IMAGEBOT_DATABASE_URL=sqlite:////data/imagebot.db \
     IMAGEBOT_HEALTH_FILE=/tmp/imagebot-health.json
 VOLUME ["/data"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiohttp
+import httpx
 from slack_bolt.async_app import AsyncApp
 
 import handlers
@@ -29,6 +30,7 @@ from bot.providers.base import ImageProvider
 from bot.providers.catalog import model_catalog
 from bot.providers.fal.platform import FalPlatform
 from bot.providers.fal.queue import FalProvider
+from bot.providers.fal.webhook import FalKeys, WebhookVerifier
 from bot.requests.controls import Controls
 from bot.requests.conversation import Conversation
 from bot.requests.details import Details
@@ -70,6 +72,8 @@ class Services:
     details: Details
     history: History
     inflight: InFlight = field(default_factory=InFlight)
+    # fal's webhooks, when jobs are submitted with one (IMAGEBOT_PUBLIC_URL, HTTP mode).
+    webhooks: WebhookVerifier | None = None
     ready: bool = False
     _slack_checked: tuple[float, bool] | None = field(default=None, init=False, repr=False)
 
@@ -107,11 +111,17 @@ class Services:
         await self.maintenance.stop()
         await self.runner.stop(grace=jobs_grace)
         await self.provider.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         await self.slack.close()
         await self.store.close()
 
 
-def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvider:
+def make_provider(
+    settings: Settings, clock: Clock = system_clock, *, socket_mode: bool = False
+) -> ImageProvider:
+    """The image provider; fal is asked for webhooks when IMAGEBOT_PUBLIC_URL is set, except
+    in Socket Mode, where no HTTP server listens for them."""
     catalog = model_catalog(settings)
     if settings.provider == "mock":
         from bot.providers.mock import MockProvider
@@ -123,7 +133,8 @@ def make_provider(settings: Settings, clock: Clock = system_clock) -> ImageProvi
         )
     key = settings.fal_key.get_secret_value()
     platform = FalPlatform(settings.fal_api_url, settings.fal_platform_key() or key, clock=clock)
-    return FalProvider(key, catalog, platform=platform, clock=clock)
+    webhook_url = None if socket_mode else settings.fal_webhook_url
+    return FalProvider(key, catalog, platform=platform, clock=clock, webhook_url=webhook_url)
 
 
 async def open_services(
@@ -133,7 +144,9 @@ async def open_services(
     that cannot be opened is a ConfigError naming IMAGEBOT_DATABASE_URL."""
     provider = provider or make_provider(settings, clock)
     try:
-        store = await Store.open(settings.database_path, clock=clock)
+        store = await Store.open(
+            settings.database_target, clock=clock, lease_seconds=settings.lease_seconds
+        )
     except StoreError as exc:
         await provider.close()
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: {exc}") from None
@@ -156,6 +169,7 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
         card_interval=settings.progress_interval_seconds,
         card_updates_per_minute=settings.card_updates_per_minute,
         spool=settings.spool_path,
+        webhook_grace=settings.webhook_grace_seconds if _asks_webhooks(provider) else None,
     )
     max_bytes = settings.max_input_image_bytes
     notifier = Notifier(slack, store)
@@ -177,11 +191,26 @@ def _services(settings: Settings, provider: ImageProvider, store: Store) -> Serv
     home = Home(spend, budgets, admins, store, slack, intake.models.menu, links)
     details = Details(store, provider.catalog, notifier)
     history = History(store, provider.catalog, links, notifier, settings.zone)
+    webhooks = fal_webhooks(settings, provider, store)
     return Services(
         settings, store, provider, slack, notifier, runner, intake, conversation, controls,
         image_actions, workflow, admins, budgets, spend, admin, home, maintenance, details,
-        history,
+        history, webhooks=webhooks,
     )  # fmt: skip
+
+
+def _asks_webhooks(provider: ImageProvider) -> bool:
+    return isinstance(provider, FalProvider) and provider.webhook_url is not None
+
+
+def fal_webhooks(
+    settings: Settings, provider: ImageProvider, store: Store
+) -> WebhookVerifier | None:
+    """The check of fal's webhooks, when fal is asked to send them; deliveries are remembered
+    in the database that every replica shares."""
+    if not _asks_webhooks(provider):
+        return None
+    return WebhookVerifier(FalKeys(settings.fal_jwks_url, httpx.AsyncClient()), store.claim)
 
 
 def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -> DailyCheck | None:

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import re
 import sys
@@ -24,7 +25,7 @@ from bot.domain.clock import system_clock
 from bot.domain.demo_pricing import DEMO_NOTE
 from bot.domain.periods import Period, PeriodError, date_range, month_of
 from bot.money.reports import report_csv, report_table
-from bot.store import Store, StoreError
+from bot.store import CopyRefused, Store, StoreError
 from bot.store.ledger import GROUPINGS
 from bot.store.report import Report
 
@@ -86,10 +87,55 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="the folder for images and the report")
     demo.set_defaults(func=_demo)
 
+    database = commands.add_parser("db", help="move the bot's data between databases")
+    steps = database.add_subparsers(dest="step", metavar="STEP", parser_class=_Parser)
+    steps.required = True
+    copy = steps.add_parser("copy", help="copy every job, charge and budget into an empty database")
+    copy.add_argument("source", type=_database_url, help="sqlite:///path.db or postgresql://…")
+    copy.add_argument("destination", type=_database_url, help="an empty (or new) database")
+    copy.set_defaults(func=_db_copy)
+
     health = commands.add_parser("health", help="exit 0 if the running bot is healthy")
     health.add_argument("--url", help="its /healthz URL (default: read IMAGEBOT_HEALTH_FILE)")
     health.set_defaults(func=_health)
     return parser
+
+
+def _database_url(text: str) -> Path | str:
+    """What Store.open takes for a database URL."""
+    if text.startswith("sqlite:///"):
+        return Path(text.removeprefix("sqlite:///"))
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a database URL (use sqlite:///path/to.db or postgresql://user@host/db)"
+    )
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    """`imagebot db copy SRC DST`: both migrated, DST must be empty; one line per table."""
+
+    async def copy() -> dict[str, int]:
+        try:
+            source = await Store.open(args.source, create=False)
+        except StoreError as exc:
+            raise ConfigError(f"db copy: source: {exc}") from None
+        try:
+            destination = await Store.open(args.destination)
+        except StoreError as exc:
+            await source.close()
+            raise ConfigError(f"db copy: destination: {exc}") from None
+        try:
+            return await source.copy_into(destination)
+        except CopyRefused as exc:
+            raise ConfigError(f"db copy: {exc}") from None
+        finally:
+            await source.close()
+            await destination.close()
+
+    for table, count in asyncio.run(copy()).items():
+        print(f"{table}: {count} rows copied")
+    return 0
 
 
 def _port(text: str) -> int:
@@ -125,8 +171,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """The spend report on the command line, from the database the bot uses."""
     settings = load_settings()
-    path = settings.database_path
-    if not path.exists():
+    path = settings.database_target
+    if isinstance(path, Path) and not path.exists():
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
     zone = settings.zone
     period = _period(args, zone)
@@ -207,7 +253,12 @@ def _run(args: argparse.Namespace) -> int:
     from bot.run.server import BotServer, StartError, serve
 
     logs.configure(settings.log_level, settings.secrets())
-    provider = make_provider(settings)
+    provider = make_provider(settings, socket_mode=not http)
+    if not http and settings.public_url is not None:
+        logging.getLogger("bot.run").warning(
+            "IMAGEBOT_PUBLIC_URL is set, but in Socket Mode no server listens for fal's"
+            " webhooks: jobs follow fal's status stream instead"
+        )
     port = args.port if args.port is not None else settings.port
 
     async def go() -> None:

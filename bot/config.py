@@ -14,6 +14,10 @@ from bot.domain.request import Quality
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_FAL_API_URL = "https://api.fal.ai/v1"
+# fal's webhook docs (fal.ai/docs/documentation/model-apis/inference/webhooks); older revisions
+# named https://rest.alpha.fal.ai/.well-known/jwks.json.
+DEFAULT_FAL_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
+WEBHOOK_PATH = "/fal/webhook"
 
 
 class ConfigError(Exception):
@@ -41,6 +45,8 @@ class Settings(BaseSettings):
     fal_api_url: str = Field(DEFAULT_FAL_API_URL, validation_alias="IMAGEBOT_FAL_API_URL")
     fal_run_host: str | None = _env("FAL_RUN_HOST")
     fal_queue_run_host: str | None = _env("FAL_QUEUE_RUN_HOST")
+    public_url: str | None = _env("IMAGEBOT_PUBLIC_URL")
+    fal_jwks_url: str = Field(DEFAULT_FAL_JWKS_URL, validation_alias="IMAGEBOT_FAL_JWKS_URL")
 
     database_url: str = Field("sqlite:///imagebot.db", validation_alias="IMAGEBOT_DATABASE_URL")
     admins: Annotated[frozenset[str], NoDecode] = Field(
@@ -62,6 +68,10 @@ class Settings(BaseSettings):
     max_jobs_at_fal: int = Field(8, ge=1, le=1000, validation_alias="IMAGEBOT_MAX_JOBS_AT_FAL")
     max_jobs_per_user: int = Field(2, ge=1, le=1000, validation_alias="IMAGEBOT_MAX_JOBS_PER_USER")
     job_deadline_seconds: float = Field(600, gt=0, validation_alias="IMAGEBOT_JOB_DEADLINE_SECONDS")
+    lease_seconds: float = Field(30, ge=1, le=3600, validation_alias="IMAGEBOT_LEASE_SECONDS")
+    webhook_grace_seconds: float = Field(
+        60, ge=1, validation_alias="IMAGEBOT_WEBHOOK_GRACE_SECONDS"
+    )
     progress_interval_seconds: float = Field(
         3, ge=0.1, validation_alias="IMAGEBOT_PROGRESS_INTERVAL_SECONDS"
     )
@@ -99,6 +109,7 @@ class Settings(BaseSettings):
         "models_file",
         "spool_dir",
         "health_file",
+        "public_url",
         mode="before",
     )
     @classmethod
@@ -147,12 +158,26 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://api.fal.ai/v1")
         return value.rstrip("/")
 
+    @field_validator("public_url", "fal_jwks_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://imagebot.example.com")
+        return value.rstrip("/") if value is not None else None
+
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("must look like sqlite:///path/to/imagebot.db")
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must look like sqlite:///path/to/imagebot.db or postgresql://user@host/db"
+            )
         return value
+
+    @property
+    def fal_webhook_url(self) -> str | None:
+        """Where fal posts a finished request (IMAGEBOT_PUBLIC_URL set: HTTP mode only)."""
+        return None if self.public_url is None else self.public_url + WEBHOOK_PATH
 
     @property
     def max_input_image_bytes(self) -> int:
@@ -163,8 +188,21 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def uses_postgres(self) -> bool:
+        return not self.database_url.startswith("sqlite:///")
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite file (with PostgreSQL: the working directory, beside which the spool
+        lives unless IMAGEBOT_SPOOL_DIR says otherwise)."""
+        if self.uses_postgres:
+            return Path("imagebot.db")
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def database_target(self) -> Path | str:
+        """What the store opens: the SQLite file, or the PostgreSQL URL."""
+        return self.database_url if self.uses_postgres else self.database_path
 
     @property
     def spool_path(self) -> Path:

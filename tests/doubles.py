@@ -259,7 +259,7 @@ async def assembled(
     settings = Settings.model_validate(
         {"IMAGEBOT_DATABASE_URL": f"sqlite:///{folder / 'imagebot.db'}", **env}
     )
-    store = await Store.open(settings.database_path, clock=clock)
+    store = await Store.open(settings.database_target, clock=clock)
     slack = RecordingSlack()
     notifier = Notifier(slack, store)  # type: ignore[arg-type]
     provider = MockProvider(CATALOG, delay=0.05, clock=clock)

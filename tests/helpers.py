@@ -10,10 +10,19 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.store import Job
+from bot.store.schema import MIGRATIONS, _statements
 from bot.testing.process import BotProcess, free_port, wait_until
 from bot.testing.slack.standin import SlackStandIn
 
-__all__ = ["BotProcess", "SetClock", "card_of", "free_port", "query", "wait_until"]
+__all__ = [
+    "BotProcess",
+    "SetClock",
+    "card_of",
+    "free_port",
+    "old_database",
+    "query",
+    "wait_until",
+]
 
 
 def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
@@ -21,6 +30,17 @@ def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
         conn.row_factory = sqlite3.Row
         return list(conn.execute(sql, args))
+
+
+def old_database(path: Path, version: int) -> sqlite3.Connection:
+    """An SQLite database as an older imagebot left it (schema `version`), open for a test to
+    fill; commit and close it before the store opens it."""
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:version]:
+        for statement in _statements(script):
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
 
 
 class SetClock:

@@ -4,6 +4,7 @@ data: URI."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 
@@ -58,11 +59,15 @@ class InputResolver:
             raise InputError(
                 f"I couldn't fetch {item.name or 'the image'} from Slack ({exc.code})"
             ) from None
+        # Decoding a photo and encoding it for fal take a CPU for a while: off the event loop,
+        # where every other job and every Slack request would wait for them.
         try:
-            prepared = prepare_image(data, name=item.name, max_bytes=self.max_bytes)
+            prepared = await asyncio.to_thread(
+                prepare_image, data, name=item.name, max_bytes=self.max_bytes
+            )
         except ImageRejected as exc:
             raise InputError(exc.message) from None
-        return data_uri(prepared.data, prepared.content_type)
+        return await asyncio.to_thread(data_uri, prepared.data, prepared.content_type)
 
     async def _file_url(self, item: ImageInput) -> str:
         if not item.slack_file_id:

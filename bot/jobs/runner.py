@@ -4,6 +4,10 @@ Every step reads the job from the store, does one outside call, and stores the o
 the next, so a killed process picks up where it stopped. Where an outside call may have landed
 without its outcome being stored (a card posted, files uploaded), the resumed job looks in
 Slack for what it already posted before posting again.
+
+Replicas share the work through leases (bot.store.leases): a replica drives only the jobs it
+holds, renews them while it works, claims those whose lease lapsed (a replica died), and drops
+a job quietly when the store says another replica holds it now.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from bot.domain.failures import ErrorKind
 from bot.jobs.cards import Card, UpdateBudget, final_status, model_note
+from bot.jobs.claims import Claims, Parked
 from bot.jobs.delivery import Delivery, Undeliverable
 from bot.jobs.inputs import InputError, InputResolver
 from bot.jobs.slots import Slots
@@ -24,6 +29,7 @@ from bot.jobs.stopping import RunnerHooks as RunnerHooks
 from bot.jobs.stopping import Stop as _Stop
 from bot.jobs.stopping import Stopping, quietly, submission_of
 from bot.jobs.stopping import log_state as log_state
+from bot.jobs.waking import Wakes, until_woken
 from bot.providers.base import (
     Finished,
     ImageProvider,
@@ -48,12 +54,14 @@ from bot.slack.views.card import (
     Waiting,
     card,
 )
-from bot.store import Job, JobState, Store
+from bot.store import Job, JobState, LeaseLost, Store
 
 log = logging.getLogger("bot.jobs")
 
 # Pauses before trying a job's step again after an unexpected error (fal may have billed it).
 STEP_RETRIES = (5.0, 15.0, 60.0, 300.0)
+# How often a job held back by the limits of jobs at fal (counted across replicas) asks again.
+SLOT_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class RunnerConfig:
     card_interval: float = 3.0
     card_updates_per_minute: float = 50.0
     spool: Path = Path("imagebot-spool")
+    # fal reports by webhook (IMAGEBOT_PUBLIC_URL): how long a job submitted waits for it
+    # before a replica follows it at fal by its status. None: followed from the submit on.
+    webhook_grace: float | None = None
 
     @property
     def cancel_grace(self) -> float:
@@ -71,7 +82,7 @@ class RunnerConfig:
         return min(60.0, self.deadline_seconds / 4)
 
 
-class Runner(Stopping):
+class Runner(Claims, Stopping):
     def __init__(
         self,
         store: Store,
@@ -102,32 +113,31 @@ class Runner(Stopping):
         # Jobs fal was asked to cancel: their cards say so until fal says how they ended.
         self._cancelling: set[str] = set()
         self._cancel_locks: dict[str, asyncio.Lock] = {}
+        self._leases: asyncio.Task[None] | None = None  # renewing and claiming, once resumed
+        self.wakes = Wakes()
         self.accepting = True
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    async def resume(self) -> int:
-        """Pick up every job a previous run left unfinished; returns how many."""
-        jobs = await self.store.unfinished_jobs()
-        for job in jobs:
-            if job.state == JobState.SUBMITTED:
-                self.slots.take(job.id, job.user_id)
-            self.launch(job.id, resumed=True)
-        if jobs:
-            log.info("resumed %d unfinished jobs", len(jobs))
-        return len(jobs)
-
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop working; jobs stay in the store exactly where they were and resume next start."""
+        """Stop working and let go of every job at once: they stay in the store exactly where
+        they were, for another replica (or the next start) to take over."""
         self.accepting = False
+        if self._leases is not None:
+            self._leases.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
+        await self._release()
 
     def healthy(self) -> bool:
-        return self.accepting
+        return self.accepting and not (self._leases is not None and self._leases.done())
+
+    @property
+    def webhook_grace(self) -> float | None:
+        return self.config.webhook_grace
 
     @property
     def active(self) -> int:
@@ -148,6 +158,7 @@ class Runner(Stopping):
         self._started.pop(job_id, None)
         self._cancelling.discard(job_id)
         self._cancel_locks.pop(job_id, None)
+        self.wakes.forget(job_id)
         self.slots.release(job_id)
 
     async def wait_idle(self) -> None:
@@ -165,7 +176,10 @@ class Runner(Stopping):
                 while not (job.finished and job.card_done):
                     job = await self._step(job, resumed)
                 return
-            except (asyncio.CancelledError, _Stop):
+            except (asyncio.CancelledError, _Stop, Parked):
+                return
+            except LeaseLost as lost:
+                log.info("job left to another replica job=%s owner=%s", job_id, lost.owner)
                 return
             except Exception:
                 log.exception("job step failed unexpectedly job=%s", job_id)
@@ -187,6 +201,7 @@ class Runner(Stopping):
             await self._post_card(job, resumed)
         elif job.state == JobState.HELD:
             await self._submit(job)
+            await self._park(await self._reload(job.id))
         elif job.state == JobState.SUBMITTED:
             await self._wait_at_fal(job)
         elif job.state == JobState.GENERATED:
@@ -252,7 +267,7 @@ class Runner(Stopping):
         try:
             # Once marked, fal may hold a request for the job: a retry looks there first.
             if not await self.store.mark_submit_sent(job.id):
-                raise _Stop  # cancelled before anything left
+                return  # cancelled before anything left (on another replica, too): its card ends
             await self.store.record_arguments(job.id, arguments)
             guard = SubmitGuard(job.submit_sent_at, self.store.request_taken)
             submission = await self.provider.submit(job.endpoint_id, arguments, guard)
@@ -271,16 +286,24 @@ class Runner(Stopping):
         log_state(self.store.clock(), job, "submitted", request=submission.request_id)
 
     async def _wait_for_slot(self, job: Job, card_: Card) -> None:
-        if self.slots.try_take(job.id, job.user_id):
-            return
-        waiter = self.slots.enqueue(job.id, job.user_id)
-        try:
-            if not waiter.granted.is_set():
-                await card_.show(Waiting(self.slots.ahead_of(job.id)))
-                await waiter.granted.wait()
-        except BaseException:
-            self.slots.leave(waiter)
-            raise
+        """This replica's line first (in arrival order), then the limits as the database
+        counts them over every replica."""
+        if not self.slots.try_take(job.id, job.user_id):
+            waiter = self.slots.enqueue(job.id, job.user_id)
+            try:
+                if not waiter.granted.is_set():
+                    await card_.show(Waiting(self.slots.ahead_of(job.id)))
+                    await waiter.granted.wait()
+            except BaseException:
+                self.slots.leave(waiter)
+                raise
+        limits = (self.config.max_at_fal, self.config.max_per_user)
+        shown = False
+        while not await self.store.take_slot(job.id, job.user_id, *limits):
+            if not shown:
+                await card_.show(Waiting(0))
+                shown = True
+            await asyncio.sleep(SLOT_POLL_SECONDS)
 
     async def _wait_at_fal(self, job: Job) -> None:
         """Follow the job at fal until fal is done with it, or until its deadline."""
@@ -313,7 +336,11 @@ class Runner(Stopping):
         """fal's status until it is done; IN_PROGRESS marks the job started (no more Cancel)."""
         key = (job.endpoint_id, job.request.quality or "")
         running_since: float | None = None
-        watch = self.provider.watch(submission, await self._expected(key))
+        watch = until_woken(
+            self.provider.watch(submission, await self._expected(key)),
+            self.wakes.event(job.id),
+            lambda: self.provider.status(submission),
+        )
         async with contextlib.aclosing(watch) as states:
             async for state in states:
                 if isinstance(state, Finished):

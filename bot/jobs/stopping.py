@@ -27,7 +27,7 @@ from bot.providers.base import Finished, ImageProvider, ProviderError, Submissio
 from bot.slack.client import SlackError
 from bot.slack.notifier import Notifier, Requester
 from bot.slack.views.card import Cancelling, CardStatus, Failed
-from bot.store import Bill, Job, JobState, Store
+from bot.store import Bill, Job, JobState, LeaseLost, Store
 
 log = logging.getLogger("bot.jobs")
 
@@ -66,6 +66,9 @@ class Stopping(abc.ABC):
     @abc.abstractmethod
     async def _follow(self, job: Job, card_: Card, submission: Submission) -> Finished: ...
 
+    @abc.abstractmethod
+    async def take_over(self, job: Job) -> bool: ...
+
     async def cancel(self, job: Job, by: str) -> bool:
         """Cancel a job fal has not started; False when it is too late (fal is running it).
 
@@ -91,6 +94,9 @@ class Stopping(abc.ABC):
             log_state(self.store.clock(), job, "cancelling", by=by)
             self._cancelling.add(job.id)
         await self._card(job).show(Cancelling(by))
+        if at_fal and job.id not in self._tasks:
+            # Parked while fal works (webhooks): follow it now, to end it as fal says.
+            await self.take_over(job)
         return True
 
     def cancel_lock(self, job_id: str) -> asyncio.Lock:
@@ -112,7 +118,8 @@ class Stopping(abc.ABC):
                 await asyncio.wait_for(task, 60)
         self.delivery.drop(job.id)
         job = await self._reload(job.id)
-        with contextlib.suppress(SlackError):
+        # A job another replica holds: that replica ends its card (this one says so at once).
+        with contextlib.suppress(SlackError, LeaseLost):
             await self._finish_card(job, final_status(job))
         return True
 

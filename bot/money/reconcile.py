@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -269,8 +270,8 @@ class DailyCheck:
 
 def command(settings: Settings, period: Period, *, fix: bool) -> int:
     """`imagebot reconcile`: print the comparison for the period; with `fix`, settle it."""
-    path = settings.database_path
-    if not path.exists():
+    path = settings.database_target
+    if isinstance(path, Path) and not path.exists():
         raise ConfigError(f"IMAGEBOT_DATABASE_URL: there is no database at {path}")
     key = settings.fal_platform_key()
     if key is None:

@@ -3,6 +3,7 @@ generate or edit jobs, or into a question when the bot cannot tell what they wan
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -220,7 +221,10 @@ class Conversation:
             )
         try:
             data = await self.slack.download(shared.url, max_bytes)
-            return prepare_image(data, name=shared.name, max_bytes=max_bytes)
+            # Decoding takes a CPU for a while: off the event loop, where Slack's acks wait.
+            return await asyncio.to_thread(
+                prepare_image, data, name=shared.name, max_bytes=max_bytes
+            )
         except SlackError as exc:
             if exc.code == "file_too_large":
                 return f"`{shared.name}` is larger than {max_bytes / 1e6:.0f} MB."

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import Services
 from bot.run.socket_mode import BackoffSocketModeHandler, describe
+from bot.run.webhook import WebhookRoute
 from bot.slack.client import SlackError
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ def http_app(app: AsyncApp, services: Services) -> web.Application:
         return web.json_response({"ok": status == 200, **checks}, status=status)
 
     server.web_app.router.add_get("/healthz", healthz)
+    if services.webhooks is not None:
+        WebhookRoute(services.webhooks, services.runner).add_to(server.web_app)
+        url = services.settings.fal_webhook_url
+        log.info("fal webhooks on: requests are submitted with %s", url)
     return server.web_app
 
 

@@ -1,4 +1,5 @@
-"""The bot's memory: jobs, charges, budgets, seen events and notices in one SQLite file.
+"""The bot's memory: jobs, charges, budgets, seen events and notices, in one SQLite file or
+a PostgreSQL database that replicas share.
 
 All SQL of the bot lives in this package: the file and its one writer (database), a job's
 steps (job_steps), admission, settling, spend (ledger), reconciliation, looking back (history:
@@ -13,10 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import Period
-from bot.store import admission, choices, history, ledger
+from bot.store import admission, choices, copying, history, ledger
 from bot.store.choices import ModelSettings, StoredStyle
+from bot.store.copying import CopyRefused
 from bot.store.database import StoreError
 from bot.store.job_steps import JobSteps
+from bot.store.leases import LeaseLost
 from bot.store.ledger import RecentCharge, SpendRow, Usage
 from bot.store.records import (
     Admission,
@@ -38,10 +41,12 @@ __all__ = [
     "Admission",
     "Admitted",
     "Bill",
+    "CopyRefused",
     "Duplicate",
     "ImageInput",
     "Job",
     "JobState",
+    "LeaseLost",
     "ModelSettings",
     "NewJob",
     "Refused",
@@ -165,10 +170,10 @@ class Store(JobSteps):
     async def claim_notice(self, key: str) -> bool:
         """True the first time a notice is due (so it is sent once); False ever after."""
         async with self._write() as db:
-            cursor = await db.execute(
+            changed = await db.execute(
                 "INSERT OR IGNORE INTO notices (key, sent_at) VALUES (?, ?)", (key, self._now_ms())
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         """True the first time a key is seen (until it expires); False for a repeat."""
@@ -177,11 +182,11 @@ class Store(JobSteps):
             await db.execute(
                 "DELETE FROM seen_events WHERE key = ? AND expires_at <= ?", (key, now)
             )
-            cursor = await db.execute(
+            changed = await db.execute(
                 "INSERT OR IGNORE INTO seen_events (key, expires_at) VALUES (?, ?)",
                 (key, now + int(ttl_seconds * 1000)),
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def blank_prompts(self, before: datetime) -> int:
         """Retention: forget the prompts of finished jobs created before `before` (and what
@@ -189,13 +194,19 @@ class Store(JobSteps):
         reports."""
         placeholder = "(removed)"
         async with self._write() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET prompt = '', request_json = json_set(request_json, '$.prompt', ?),"
+            return await db.execute(
+                f"UPDATE jobs SET prompt = '', request_json = {db.json_with('request_json')},"
                 " fal_arguments_json = NULL WHERE created_at < ? AND prompt != ''"
                 " AND state IN ('delivered', 'failed', 'cancelled')",
-                (placeholder, to_ms(before)),
+                ("prompt", placeholder, to_ms(before)),
             )
-            return cursor.rowcount
+
+    # --- moving to another database ------------------------------------------------------
+
+    async def copy_into(self, destination: Store) -> dict[str, int]:
+        """Every row of this database into `destination` (migrated and empty); rows per table.
+        Raises CopyRefused when the destination holds data already."""
+        return await copying.copy_all(self._reader, destination._reader, destination._write)
 
     # --- people's names ----------------------------------------------------------------------
 
@@ -225,10 +236,9 @@ class Store(JobSteps):
 
     async def purge_expired(self) -> int:
         async with self._write() as db:
-            cursor = await db.execute(
+            return await db.execute(
                 "DELETE FROM seen_events WHERE expires_at <= ?", (self._now_ms(),)
             )
-            return cursor.rowcount
 
 
 def _ms(period: Period) -> tuple[int, int]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import secrets
 from typing import Literal
 
-import aiosqlite
-
 from bot.store.records import Admission, Admitted, Duplicate, NewJob, Refused, dump_inputs, held_job
-from bot.store.sql import read_all
+from bot.store.sql import Conn, read_all
 
 
 def new_job_id() -> str:
@@ -20,32 +18,39 @@ def new_job_id() -> str:
 
 
 async def admit(
-    db: aiosqlite.Connection,
+    db: Conn,
     new: NewJob,
-    start: int,
-    end: int,
+    month: tuple[int, int],
     user_default: int | None,
     team_default: int | None,
     now: int,
+    lease: tuple[str, int],
 ) -> Admission:
-    """Write the job and its hold unless that would pass a budget (inside BEGIN IMMEDIATE)."""
+    """Write the job and its hold unless that would pass a budget (inside the writer's
+    transaction: BEGIN IMMEDIATE on SQLite, advisory locks on PostgreSQL). The job is written
+    leased (`lease`: owner and until when) to the replica that admits it."""
+    # Replicas on PostgreSQL take turns per person (so a delivery seen by two replicas is
+    # admitted once too), and per team when a team budget counts.
+    await db.serialise(f"budget:user:{new.user_id}")
     if new.source_key is not None:
         found = await read_all(db, "SELECT id FROM jobs WHERE source_key = ?", (new.source_key,))
         if found:
             return Duplicate(found[0]["id"])
     budgets = await _budgets(db, new.user_id, user_default, team_default)
-    spent = await _spent(db, new.user_id, start, end, team=budgets["team"] is not None)
+    if budgets["team"] is not None:
+        await db.serialise("budget:team")
+    spent = await _spent(db, new.user_id, *month, team=budgets["team"] is not None)
     for scope in ("user", "team"):
         limit = budgets[scope]
         if limit is not None and spent[scope] + new.estimate_micros > limit:
             return Refused(scope, limit, spent[scope], new.estimate_micros)
     job_id = new_job_id()
-    await _insert_job(db, job_id, new, now)
+    await _insert_job(db, job_id, new, now, lease)
     return Admitted(held_job(job_id, new, now))
 
 
 async def _budgets(
-    db: aiosqlite.Connection, user_id: str, user_default: int | None, team_default: int | None
+    db: Conn, user_id: str, user_default: int | None, team_default: int | None
 ) -> dict[Literal["user", "team"], int | None]:
     """The budgets that apply, in one query: an admin's figure for this person wins over the
     admins' default, which wins over the configured one; NULL in a row means no limit."""
@@ -60,9 +65,7 @@ async def _budgets(
     return {"user": user, "team": found.get("team", team_default)}
 
 
-async def budget(
-    db: aiosqlite.Connection, scope: str, subject: str, fallback: int | None
-) -> int | None:
+async def budget(db: Conn, scope: str, subject: str, fallback: int | None) -> int | None:
     """The budget that applies to one person (scope "user") or to the team."""
     if scope == "team":
         return (await _budgets(db, "", None, fallback))["team"]
@@ -70,7 +73,7 @@ async def budget(
 
 
 async def _spent(
-    db: aiosqlite.Connection, user_id: str, start: int, end: int, *, team: bool
+    db: Conn, user_id: str, start: int, end: int, *, team: bool
 ) -> dict[Literal["user", "team"], int]:
     """Held and settled spend in [start, end): the person's, and the team's when it counts."""
     if team:
@@ -87,18 +90,18 @@ async def _spent(
     return {"user": int(row[0]), "team": int(row[1])}
 
 
-async def _insert_job(db: aiosqlite.Connection, job_id: str, new: NewJob, now: int) -> None:
+async def _insert_job(db: Conn, job_id: str, new: NewJob, now: int, lease: tuple[str, int]) -> None:
     request = new.request
     await db.execute(
         "INSERT INTO jobs (id, team_id, user_id, channel_id, thread_ts, response_url, kind, origin,"
         " request_json, prompt, inputs_json, parent_job_id, endpoint_id, state, source_key,"
-        " created_at, updated_at, model, style)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?,?,?)",
+        " created_at, updated_at, model, style, owner, lease_until)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'held',?,?,?,?,?,?,?)",
         (
             job_id, new.team_id, new.user_id, new.channel_id, new.thread_ts, new.response_url,
             new.kind, new.origin, request.model_dump_json(), request.prompt,
             dump_inputs(new.inputs), new.parent_job_id, new.endpoint_id, new.source_key, now, now,
-            request.model, request.style,
+            request.model, request.style, *lease,
         ),
     )  # fmt: skip
     await db.execute(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import aiosqlite
-
-from bot.store.sql import read_all
+from bot.store.sql import Conn, read_all
 
 
 @dataclass(frozen=True)
@@ -25,7 +23,7 @@ class StoredStyle:
     created_by: str
 
 
-async def model_settings(db: aiosqlite.Connection) -> ModelSettings:
+async def model_settings(db: Conn) -> ModelSettings:
     rows = await read_all(db, "SELECT scope, subject, model FROM model_settings", ())
     workspace = next((r["model"] for r in rows if r["scope"] == "workspace"), None)
     channels = {r["subject"]: r["model"] for r in rows if r["scope"] == "channel"}
@@ -33,9 +31,7 @@ async def model_settings(db: aiosqlite.Connection) -> ModelSettings:
     return ModelSettings(workspace, channels, denied)
 
 
-async def set_model(
-    db: aiosqlite.Connection, scope: str, subject: str, model: str, by: str, now: int
-) -> None:
+async def set_model(db: Conn, scope: str, subject: str, model: str, by: str, now: int) -> None:
     await db.execute(
         "INSERT INTO model_settings (scope, subject, model, updated_by, updated_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, subject) DO UPDATE SET"
@@ -45,11 +41,11 @@ async def set_model(
     )
 
 
-async def clear_model(db: aiosqlite.Connection, scope: str, subject: str) -> None:
+async def clear_model(db: Conn, scope: str, subject: str) -> None:
     await db.execute("DELETE FROM model_settings WHERE scope = ? AND subject = ?", (scope, subject))
 
 
-async def save_style(db: aiosqlite.Connection, style: StoredStyle, now: int) -> None:
+async def save_style(db: Conn, style: StoredStyle, now: int) -> None:
     await db.execute(
         "INSERT INTO styles (name, model, definition_json, created_by, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET model = excluded.model,"
@@ -59,12 +55,11 @@ async def save_style(db: aiosqlite.Connection, style: StoredStyle, now: int) -> 
     )
 
 
-async def delete_style(db: aiosqlite.Connection, name: str) -> bool:
-    cursor = await db.execute("DELETE FROM styles WHERE name = ?", (name,))
-    return cursor.rowcount > 0
+async def delete_style(db: Conn, name: str) -> bool:
+    return await db.execute("DELETE FROM styles WHERE name = ?", (name,)) > 0
 
 
-async def styles(db: aiosqlite.Connection, name: str | None = None) -> list[StoredStyle]:
+async def styles(db: Conn, name: str | None = None) -> list[StoredStyle]:
     where, args = (" WHERE name = ?", (name,)) if name is not None else ("", ())
     rows = await read_all(
         db,

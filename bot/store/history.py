@@ -11,11 +11,9 @@ import json
 import re
 from typing import Any
 
-import aiosqlite
-
 from bot.store.job_steps import _SELECT_JOB
 from bot.store.records import Job, job_from_row
-from bot.store.sql import read_all
+from bot.store.sql import Conn, read_all
 
 # An input inlined as a data URI (a file from Slack) is megabytes: it is kept as its type and
 # size, which is what a person reading the details can use.
@@ -41,11 +39,11 @@ def _shortened(value: Any) -> Any:
     return value
 
 
-async def record_arguments(db: aiosqlite.Connection, job_id: str, arguments: str) -> None:
+async def record_arguments(db: Conn, job_id: str, arguments: str) -> None:
     await db.execute("UPDATE jobs SET fal_arguments_json = ? WHERE id = ?", (arguments, job_id))
 
 
-async def sent_arguments(db: aiosqlite.Connection, job_id: str) -> dict[str, Any] | None:
+async def sent_arguments(db: Conn, job_id: str) -> dict[str, Any] | None:
     """What was sent to fal for the job, or None (not sent yet, or sent before this was kept)."""
     rows = await read_all(db, "SELECT fal_arguments_json FROM jobs WHERE id = ?", (job_id,))
     if not rows or rows[0]["fal_arguments_json"] is None:
@@ -59,9 +57,7 @@ def _like(word: str) -> str:
     return f"%{escaped}%"
 
 
-async def requests_of(
-    db: aiosqlite.Connection, user_id: str, words: list[str], limit: int
-) -> list[Job]:
+async def requests_of(db: Conn, user_id: str, words: list[str], limit: int) -> list[Job]:
     """One person's latest requests, newest first, those whose prompt has every word."""
     where = ["j.user_id = ?"]
     args: list[Any] = [user_id]
@@ -76,7 +72,7 @@ async def requests_of(
     return [job_from_row(row) for row in rows]
 
 
-async def results_of(db: aiosqlite.Connection, user_id: str, limit: int) -> list[Job]:
+async def results_of(db: Conn, user_id: str, limit: int) -> list[Job]:
     """One person's latest delivered results whose files are in Slack, newest first."""
     rows = await read_all(
         db,

@@ -1,6 +1,6 @@
 """The SQL of spend reports: settled spend by person, day, channel, model or quality.
 
-Module functions over an aiosqlite connection (the Store's reader, whose rows are sqlite3.Row);
+Module functions over the Store's reader (a Conn);
 money is whole micro-dollars. Local days are cut in Python from the zone's own midnights and the
 charges are bucketed into them in SQL with a range join: a 23- or 25-hour DST day lands on the
 right date, and no Python runs per charge.
@@ -15,12 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.domain.demo_pricing import DEMO_ENDPOINT_PREFIX
 from bot.domain.periods import date_range
 from bot.store.records import JobState, from_ms, to_ms
-from bot.store.sql import read_all
+from bot.store.sql import Conn, read_all
 
 Grouping = Literal["user", "day", "channel", "model", "style", "quality"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
@@ -46,11 +44,17 @@ _SUMS = (
 # scan of charges_month rather than a pass over the days for every charge. The days are already
 # clipped to the range; repeating the range as constants would let the planner scan the whole
 # range once per day instead.
-_DAYS = (
-    "WITH d (day, lo, hi) AS MATERIALIZED (SELECT json_extract(value, '$[0]'),"
-    " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)) "
-)
-_DAYS_JOIN = "d CROSS JOIN charges c ON c.created_at >= d.lo AND c.created_at < d.hi"
+_DAYS = {
+    "sqlite": "WITH d (day, lo, hi) AS MATERIALIZED (SELECT json_extract(value, '$[0]'),"
+    " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)) ",
+    "postgresql": "WITH d (day, lo, hi) AS MATERIALIZED (SELECT value ->> 0,"
+    " (value ->> 1)::bigint, (value ->> 2)::bigint FROM json_array_elements(?::json) value) ",
+}
+# PostgreSQL has no CROSS JOIN … ON; its planner keeps the day list outside on its own.
+_DAYS_JOIN = {
+    "sqlite": "d CROSS JOIN charges c ON c.created_at >= d.lo AND c.created_at < d.hi",
+    "postgresql": "d JOIN charges c ON c.created_at >= d.lo AND c.created_at < d.hi",
+}
 _IN_RANGE = "c.created_at >= ? AND c.created_at < ?"
 
 
@@ -90,7 +94,7 @@ class RecentCharge:
 
 
 async def spend_rows(
-    db: aiosqlite.Connection, start_ms: int, end_ms: int, by: Grouping, zone: ZoneInfo
+    db: Conn, start_ms: int, end_ms: int, by: Grouping, zone: ZoneInfo
 ) -> list[SpendRow]:
     """Settled charges created in [start_ms, end_ms), one row per (group, person).
 
@@ -99,7 +103,7 @@ async def spend_rows(
     days, source, group, where = "", "charges c", _COLUMNS.get(by, ""), _IN_RANGE
     args: tuple[Any, ...] = (start_ms, end_ms)
     if by == "day":
-        days, source, group, where = _DAYS, _DAYS_JOIN, "d.day", "1"
+        days, source, group, where = _DAYS[db.dialect], _DAYS_JOIN[db.dialect], "d.day", "TRUE"
         args = (_dump_days(_day_bounds(start_ms, end_ms, zone)),)
     elif not group:
         raise ValueError(f"cannot group spend by {by!r}; use one of {', '.join(GROUPINGS)}")
@@ -124,23 +128,19 @@ async def spend_rows(
     ]
 
 
-async def held_micros(
-    db: aiosqlite.Connection, start_ms: int, end_ms: int, user_id: str | None = None
-) -> int:
+async def held_micros(db: Conn, start_ms: int, end_ms: int, user_id: str | None = None) -> int:
     """Money reserved right now by running jobs created in the range (everyone's, or one's)."""
     return await _amount(db, start_ms, end_ms, user_id, "status = 'held'")
 
 
-async def demo_micros(
-    db: aiosqlite.Connection, start_ms: int, end_ms: int, user_id: str | None = None
-) -> int:
+async def demo_micros(db: Conn, start_ms: int, end_ms: int, user_id: str | None = None) -> int:
     """Settled and held money of the range that the mock provider billed (pretend money)."""
     demo = (DEMO_ENDPOINT_PREFIX + "%",)
     return await _amount(db, start_ms, end_ms, user_id, "model LIKE ?", demo)
 
 
 async def _amount(
-    db: aiosqlite.Connection,
+    db: Conn,
     start_ms: int,
     end_ms: int,
     user_id: str | None,
@@ -158,14 +158,14 @@ async def _amount(
     return int(rows[0][0])
 
 
-async def usage(db: aiosqlite.Connection, user_id: str, start_ms: int, end_ms: int) -> Usage:
+async def usage(db: Conn, user_id: str, start_ms: int, end_ms: int) -> Usage:
     """One person's spend in the range; jobs and images count settled jobs only."""
     rows = await read_all(
         db,
         "SELECT"
         " COALESCE(SUM(CASE WHEN status = 'settled' THEN amount_micros END), 0) AS spent,"
         " COALESCE(SUM(CASE WHEN status = 'held' THEN amount_micros END), 0) AS held,"
-        " COALESCE(SUM(status = 'settled'), 0) AS jobs,"
+        " COALESCE(SUM(CASE WHEN status = 'settled' THEN 1 ELSE 0 END), 0) AS jobs,"
         " COALESCE(SUM(CASE WHEN status = 'settled' THEN images END), 0) AS images"
         " FROM charges WHERE user_id = ? AND created_at >= ? AND created_at < ?",
         (user_id, start_ms, end_ms),
@@ -175,13 +175,14 @@ async def usage(db: aiosqlite.Connection, user_id: str, start_ms: int, end_ms: i
 
 
 async def daily_spend(
-    db: aiosqlite.Connection, start_ms: int, end_ms: int, zone: ZoneInfo
+    db: Conn, start_ms: int, end_ms: int, zone: ZoneInfo
 ) -> list[tuple[date, int]]:
     """Settled spend per local day of the range, every day present (zero if nothing settled)."""
     days = _day_bounds(start_ms, end_ms, zone)
     rows = await read_all(
         db,
-        f"{_DAYS}SELECT d.day AS day, SUM(c.amount_micros) AS spend FROM {_DAYS_JOIN}"
+        f"{_DAYS[db.dialect]}SELECT d.day AS day, SUM(c.amount_micros) AS spend"
+        f" FROM {_DAYS_JOIN[db.dialect]}"
         " WHERE c.status = 'settled' GROUP BY d.day",
         (_dump_days(days),),
     )
@@ -189,9 +190,7 @@ async def daily_spend(
     return [(day, spent.get(day.isoformat(), 0)) for day, _, _ in days]
 
 
-async def recent_charges(
-    db: aiosqlite.Connection, user_id: str, limit: int = 5
-) -> list[RecentCharge]:
+async def recent_charges(db: Conn, user_id: str, limit: int = 5) -> list[RecentCharge]:
     """One person's latest charges with their job's prompt and state, newest first."""
     rows = await read_all(
         db,

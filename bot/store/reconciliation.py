@@ -4,21 +4,18 @@ no job claims, to the person whose job it was or to the unattributed line."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import aiosqlite
-
 from bot.store.records import from_ms, to_ms
-from bot.store.sql import read_all
+from bot.store.sql import Conn, Row, read_all
 
 UNATTRIBUTED = "unattributed"
 
-Writer = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+Writer = Callable[[], AbstractAsyncContextManager[Conn]]
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ class Booking:
 
 
 class Reconciliation:
-    def __init__(self, reader: aiosqlite.Connection, write: Writer, now_ms: Callable[[], int]):
+    def __init__(self, reader: Conn, write: Writer, now_ms: Callable[[], int]):
         self._reader = reader
         self._write = write
         self._now_ms = now_ms
@@ -93,20 +90,20 @@ class Reconciliation:
         """Settle a line at fal's figure; the figure it had is kept in `previous_micros`."""
         now = self._now_ms()
         async with self._write() as db:
-            cursor = await db.execute(
+            changed = await db.execute(
                 "UPDATE charges SET previous_micros = amount_micros, amount_micros = ?,"
                 " billed_units = ?, status = 'settled', estimated = 0, reconciled_at = ?,"
                 " settled_at = COALESCE(settled_at, ?) WHERE id = ? AND status != 'held'",
                 (micros, str(units), now, now, line_id),
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def book(self, booking: Booking) -> bool:
         """Write a booked line once (a request already booked is left as it is)."""
         line = UNATTRIBUTED if booking.job_id is None else "extra_request"
         now = self._now_ms()
         async with self._write() as db:
-            cursor = await db.execute(
+            changed = await db.execute(
                 "INSERT OR IGNORE INTO charges (job_id, line, fal_request_id, team_id, user_id,"
                 " channel_id, model, quality, images, status, estimate_micros, amount_micros,"
                 " estimated, billed_units, created_at, settled_at, reconciled_at)"
@@ -117,7 +114,7 @@ class Reconciliation:
                     booking.micros, str(booking.units), to_ms(booking.billed_at), now, now,
                 ),
             )  # fmt: skip
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def note_billed_endpoint(self, job_id: str, endpoint_id: str) -> None:
         """fal billed the job's request under another endpoint (a fallback fal chose)."""
@@ -140,7 +137,7 @@ class Reconciliation:
             yield str(row[0])
 
 
-def _line(row: sqlite3.Row) -> LedgerLine:
+def _line(row: Row) -> LedgerLine:
     return LedgerLine(
         id=row["id"],
         request_id=row["request_id"],

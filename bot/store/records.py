@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from bot.domain.failures import ErrorKind
 from bot.domain.request import ImageRequest
+from bot.store.sql import Row
 
 
 class JobState(StrEnum):
@@ -133,6 +133,8 @@ class Job:
     # fal was asked to cancel (by this person; by nobody: the deadline).
     cancel_requested_at: datetime | None = None
     cancel_requested_by: str | None = None
+    # Counted against the limits of jobs at fal since (until it leaves held and submitted).
+    slot_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -161,12 +163,12 @@ JOB_COLUMNS = """
     j.billed_units, j.slack_files_json, j.upload_started, j.card_done, j.error_kind,
     j.error_message,
     j.created_at, j.submitted_at, j.started_at, j.generated_at, j.finished_at,
-    j.submit_sent_at, j.cancel_requested_at, j.cancel_requested_by,
+    j.submit_sent_at, j.cancel_requested_at, j.cancel_requested_by, j.slot_at,
     c.estimate_micros, c.amount_micros, c.status AS charge_status, c.estimated
 """
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
     request = ImageRequest.model_validate_json(row["request_json"])
     # Retention may have blanked the stored prompt; the request JSON is blanked with it.
     # Requests stored before models were a choice carry no model: the column says which.
@@ -209,6 +211,7 @@ def job_from_row(row: sqlite3.Row) -> Job:
         submit_sent_at=from_ms_or_none(row["submit_sent_at"]),
         cancel_requested_at=from_ms_or_none(row["cancel_requested_at"]),
         cancel_requested_by=row["cancel_requested_by"],
+        slot_at=from_ms_or_none(row["slot_at"]),
     )
 
 

@@ -97,11 +97,12 @@ async def running_bot(
     *,
     provider: ImageProvider | None = None,
     clock: Clock = system_clock,
+    port: int = 0,
 ) -> AsyncIterator[RunningBot]:
     # Only `env`: neither the process environment nor a .env file leaks into a test bot.
     settings = Settings.model_validate(dict(env))
     services = await open_services(settings, provider=provider, clock=clock)
-    server = BotServer(build_app(services), services, http=True, host="127.0.0.1", port=0)
+    server = BotServer(build_app(services), services, http=True, host="127.0.0.1", port=port)
     await server.start()
     secret = settings.slack_signing_secret
     driver = SlackDriver(

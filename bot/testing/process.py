@@ -89,6 +89,11 @@ class BotProcess:
             self.proc.kill()
             self.proc.wait(timeout=30)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far (user and system), from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def memory_kb(self) -> dict[str, int]:
         """Resident memory now (VmRSS) and at its peak (VmHWM), from /proc."""
         found = {}

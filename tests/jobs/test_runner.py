@@ -11,17 +11,31 @@ import dataclasses
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.domain.failures import ErrorKind
 from bot.jobs.runner import Runner, RunnerConfig
-from bot.store import JobState
-from tests.doubles import assembled
+from bot.store import JobState, Store
+from tests.doubles import Parts, assembled
 from tests.factories import admitted, new_job
 
 ALICE = "U0ALICE"
 # The mock draws 1024x768 when no size is asked; medium at that size is $0.04 a picture.
 ESTIMATE = 40_000
+
+
+async def cancel_on_another_replica(parts: Parts, database: Path, job_id: str) -> None:
+    store = await Store.open(database)
+    other = Runner(
+        store, parts.provider, parts.slack, parts.notifier,  # type: ignore[arg-type]
+        parts.runner.config, parts.runner.inputs,
+    )  # fmt: skip
+    try:
+        job = await store.get_job(job_id)
+        assert job is not None and await other.cancel(job, ALICE)
+    finally:
+        await store.close()
 
 
 def alice_job(channel: str = "C0GENERAL", **fields: object):  # type: ignore[no-untyped-def]
@@ -94,8 +108,9 @@ async def test_an_upload_slack_refuses_for_good_is_charged_and_told(tmp_path: Pa
     assert "Your image was made but I couldn't post it" in told.text
 
 
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["here", "on another replica"])
 async def test_a_job_cancelled_while_it_waits_for_a_slot_is_free_and_never_sent(
-    tmp_path: Path,
+    tmp_path: Path, elsewhere: bool
 ) -> None:
     one_at_a_time = RunnerConfig(max_at_fal=1, card_interval=0.01, spool=tmp_path / "spool")
     async with assembled(tmp_path, config=one_at_a_time) as parts:
@@ -107,7 +122,11 @@ async def test_a_job_cancelled_while_it_waits_for_a_slot_is_free_and_never_sent(
             while not (waiting.id in parts.slack.cards and parts.runner.slots.waiting):
                 await asyncio.sleep(0.01)
 
-        assert await parts.runner.cancel(waiting, ALICE)
+        if elsewhere:
+            # The click reaches a replica that does not hold the job: the holder ends its card.
+            await cancel_on_another_replica(parts, tmp_path / "imagebot.db", waiting.id)
+        else:
+            assert await parts.runner.cancel(waiting, ALICE)
         done = {job.id: job for job in await parts.finished(2)}
 
     assert done[first.id].state == JobState.DELIVERED
@@ -153,3 +172,29 @@ async def test_a_job_past_its_deadline_is_cancelled_and_counts_at_its_estimate(
     assert done.charge_status == "settled" and done.charge_estimated
     assert done.amount_micros == ESTIMATE
     assert "fal took too long" in parts.slack.of("update")[-1].text
+
+
+async def test_a_job_another_replica_took_over_is_dropped_quietly(tmp_path: Path) -> None:
+    async with assembled(tmp_path) as parts:
+        parts.provider.delay = 1.0
+        job = await admitted(parts.store, alice_job())
+        parts.runner.launch(job.id)
+        async with asyncio.timeout(20):
+            while (await parts.store.get_job(job.id)).state != JobState.SUBMITTED:  # type: ignore[union-attr]
+                await asyncio.sleep(0.02)
+        other = await Store.open(tmp_path / "imagebot.db")
+        try:
+            assert await other.claim_jobs(every=True) == [job.id]  # the other replica has it
+            async with asyncio.timeout(20):
+                while parts.runner.active:
+                    await asyncio.sleep(0.02)
+        finally:
+            await other.close()
+        left = await parts.store.get_job(job.id)
+        steps = [step for step, _ in await parts.store.transitions(job.id)]
+
+    # Once fal was done, this replica's next step was refused: it stepped no further.
+    assert left is not None and left.state == JobState.SUBMITTED
+    assert left.charge_status == "held" and parts.slack.of("upload") == []
+    assert steps[:3] == ["card", "submit_sent", "submitted"]
+    assert not {"generated", "upload_started", "delivered", "card_done"} & set(steps)

@@ -25,6 +25,7 @@ from bot.store.ledger import SpendRow, spend_rows
 from bot.store.records import to_ms
 from bot.store.report import Report, Total
 from bot.store.schema import connect
+from bot.store.sql import Conn
 from tests.factories import charged, new_job, spend_row
 
 ZONE = ZoneInfo("Europe/Paris")
@@ -57,7 +58,7 @@ async def test_csv_dollars_are_exact_sums_of_settled_charges(store: Store, tmp_p
         await settle(store, "UA", 42_100)
     for _ in range(2):
         await settle(store, "UB", 42_100)
-    db = await connect(tmp_path / "x.db")
+    db = Conn(await connect(tmp_path / "x.db"))
     try:
         rows = await spend_rows(db, to_ms(MONTH.start), to_ms(MONTH.end), "user", ZONE)
     finally:

@@ -22,6 +22,9 @@ async def test_every_benchmark_runs_and_reports_a_figure(fal: FalStandIn) -> Non
         "resident memory",
         "spend report",
         "admission",
+        "same instant",
+        "2 processes on PostgreSQL",
+        "two replicas",
     ):
         assert word in names, word
     assert len(figures) >= len(QUICK)

@@ -42,6 +42,15 @@ def test_defaults_follow_the_contract() -> None:
     assert s.default_quality == "medium" and s.provider == "fal" and s.admins == frozenset()
 
 
+def test_webhooks_are_asked_for_at_the_public_url() -> None:
+    assert (
+        settings().fal_webhook_url is None and settings(IMAGEBOT_PUBLIC_URL="").public_url is None
+    )
+    assert settings().fal_jwks_url == "https://rest.fal.ai/.well-known/jwks.json"
+    s = settings(IMAGEBOT_PUBLIC_URL="https://imagebot.example.com/")
+    assert s.fal_webhook_url == "https://imagebot.example.com/fal/webhook"
+
+
 def test_lists_empty_budgets_and_urls() -> None:
     s = settings(
         IMAGEBOT_ADMINS="U1, U2,,",
@@ -61,9 +70,11 @@ def test_lists_empty_budgets_and_urls() -> None:
         ({"IMAGEBOT_USER_MONTHLY_BUDGET": "-5"}, "IMAGEBOT_USER_MONTHLY_BUDGET"),
         ({"IMAGEBOT_DEFAULT_QUALITY": "ultra"}, "IMAGEBOT_DEFAULT_QUALITY"),
         ({"IMAGEBOT_PROVIDER": "midjourney"}, "IMAGEBOT_PROVIDER"),
-        ({"IMAGEBOT_DATABASE_URL": "postgres://x"}, "IMAGEBOT_DATABASE_URL"),
+        ({"IMAGEBOT_DATABASE_URL": "mysql://x"}, "IMAGEBOT_DATABASE_URL"),
         ({"IMAGEBOT_TIMEZONE": "Mars/Olympus"}, "IMAGEBOT_TIMEZONE"),
         ({"IMAGEBOT_MAX_JOBS_AT_FAL": "0"}, "IMAGEBOT_MAX_JOBS_AT_FAL"),
+        ({"IMAGEBOT_PUBLIC_URL": "imagebot.example.com"}, "IMAGEBOT_PUBLIC_URL"),
+        ({"IMAGEBOT_FAL_JWKS_URL": "rest.fal.ai/keys"}, "IMAGEBOT_FAL_JWKS_URL"),
     ],
 )
 def test_a_malformed_value_is_one_line_naming_the_variable(

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import importlib
 import io
+import json
 import ssl
+import time
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from PIL import Image
 
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
@@ -474,3 +481,110 @@ async def test_fal_falls_back_only_without_the_header(
     await http.get(answer.json()["status_url"], headers=_auth())
     [event] = fal.billing_events()
     assert event["endpoint_id"] == billed
+
+
+class Receiver:
+    """A webhook receiver on loopback that answers `status` and keeps every delivery."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/hook", self._receive)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.deliveries.append((dict(request.headers), await request.read()))
+        return web.Response(status=self.status)
+
+    async def wait(self, count: int) -> None:
+        async with asyncio.timeout(10):
+            while len(self.deliveries) < count:
+                await asyncio.sleep(0.02)
+
+
+def _verified_by_jwks(jwks: dict[str, Any], headers: dict[str, str], body: bytes) -> bool:
+    """fal's documented check, written out here without the bot's code."""
+    message = "\n".join(
+        [
+            headers["X-Fal-Webhook-Request-Id"],
+            headers["X-Fal-Webhook-User-Id"],
+            headers["X-Fal-Webhook-Timestamp"],
+            hashlib.sha256(body).hexdigest(),
+        ]
+    ).encode()
+    for key in jwks["keys"]:
+        raw = base64.urlsafe_b64decode(key["x"] + "=" * (-len(key["x"]) % 4))
+        try:
+            Ed25519PublicKey.from_public_bytes(raw).verify(
+                bytes.fromhex(headers["X-Fal-Webhook-Signature"]), message
+            )
+        except InvalidSignature:
+            continue
+        return True
+    return False
+
+
+async def test_a_webhook_asked_for_by_fal_client_is_signed_as_fal_documents(
+    fal: FalStandIn, fal_client: ModuleType, http: httpx.AsyncClient
+) -> None:
+    fal.plan(FalBehaviour(run_seconds=0.2))
+    async with Receiver() as receiver:
+        client = fal_client.AsyncClient(key=KEY)
+        handle = await client.submit(T2I, {"prompt": "a red fox"}, webhook_url=receiver.url)
+        await receiver.wait(1)
+    [(headers, body)] = receiver.deliveries
+    delivered = json.loads(body)
+    assert delivered["request_id"] == delivered["gateway_request_id"] == handle.request_id
+    assert delivered["status"] == "OK" and delivered["payload"]["images"][0]["url"]
+    assert headers["X-Fal-Webhook-Request-Id"] == handle.request_id
+    assert abs(int(headers["X-Fal-Webhook-Timestamp"]) - time.time()) < 60
+    jwks = (await http.get(fal.jwks_url)).json()
+    assert len(jwks["keys"][0]["x"]) == 43  # base64url without padding
+    assert _verified_by_jwks(jwks, headers, body)
+    assert not _verified_by_jwks(jwks, headers, body + b" ")
+    assert fal.record(handle.request_id).webhook_answers == [200]
+
+
+async def test_a_failed_request_posts_an_error_webhook(
+    fal: FalStandIn, fal_client: ModuleType
+) -> None:
+    fal.plan(FalBehaviour(run_seconds=0.1, outcome="content_policy"))
+    async with Receiver() as receiver:
+        client = fal_client.AsyncClient(key=KEY)
+        await client.submit(T2I, {"prompt": "a red fox"}, webhook_url=receiver.url)
+        await receiver.wait(1)
+    delivered = json.loads(receiver.deliveries[0][1])
+    assert delivered["status"] == "ERROR" and delivered["error"] == "Invalid status code: 422"
+    assert delivered["payload"]["detail"][0]["type"] == "content_policy_violation"
+
+
+async def test_a_refused_delivery_is_retried_signed_anew_and_a_replay_is_the_same_bytes(
+    fal: FalStandIn, fal_client: ModuleType
+) -> None:
+    fal.plan(FalBehaviour(run_seconds=0.1), FalBehaviour(run_seconds=0.1, webhook="replay"))
+    client = fal_client.AsyncClient(key=KEY)
+    async with Receiver(status=500) as receiver:
+        handle = await client.submit(T2I, {"prompt": "a red fox"}, webhook_url=receiver.url)
+        await receiver.wait(2)
+    assert fal.record(handle.request_id).webhook_answers[:2] == [500, 500]
+    async with Receiver() as receiver:
+        handle = await client.submit(T2I, {"prompt": "a red fox"}, webhook_url=receiver.url)
+        await receiver.wait(2)
+    first, second = receiver.deliveries
+    assert first == second
+    assert fal.record(handle.request_id).webhook_answers == [200, 200]

@@ -25,8 +25,8 @@ NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "x.db", clock=lambda: NOW)
+async def store(target: Path | str) -> AsyncIterator[Store]:
+    opened = await Store.open(target, clock=lambda: NOW)
     yield opened
     await opened.close()
 

@@ -1,4 +1,4 @@
-"""The ledger's SQL on a real store file: what counts as spend, local days, holds, usage."""
+"""The ledger's SQL on a real store (SQLite and PostgreSQL): what counts as spend, local days, holds, usage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from itertools import count
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import aiosqlite
+import psycopg
 import pytest
 
 from bot.domain.periods import month_of
@@ -27,6 +27,7 @@ from bot.store.ledger import (
 )
 from bot.store.records import to_ms
 from bot.store.schema import connect
+from bot.store.sql import Conn, to_postgres
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOVEMBER = month_of(datetime(2026, 11, 15, 12, tzinfo=UTC), NEW_YORK)
@@ -37,22 +38,36 @@ _numbers = count()
 
 
 @pytest.fixture
-async def path(tmp_path: Path) -> AsyncIterator[Path]:
-    path = tmp_path / "x.db"
-    store = await Store.open(path)
-    yield path
+async def path(target: Path | str) -> AsyncIterator[Path | str]:
+    """The database (an SQLite file or a PostgreSQL URL), migrated."""
+    store = await Store.open(target)
+    yield target
     await store.close()
 
 
 @pytest.fixture
-async def db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await connect(path)
+async def db(path: Path | str) -> AsyncIterator[Conn]:
+    if isinstance(path, str):
+        connection = Conn(await psycopg.AsyncConnection.connect(path, autocommit=True))
+    else:
+        connection = Conn(await connect(path))
     yield connection
     await connection.close()
 
 
+def _write(path: Path | str, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+    if isinstance(path, str):
+        with psycopg.connect(path) as pg:
+            for sql, args in statements:
+                pg.execute(to_postgres(sql).encode(), args)
+        return
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        for sql, args in statements:
+            conn.execute(sql, args)
+
+
 def add(
-    path: Path,
+    path: Path | str,
     user: str,
     amount: int,
     *,
@@ -67,26 +82,25 @@ def add(
 ) -> str:
     """A job and its charge written straight into the file, as the store would have left them."""
     job_id, created = f"j{next(_numbers):06d}", to_ms(at)
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(
+    _write(path, [
+        (
             "INSERT INTO jobs (id, user_id, channel_id, kind, origin, request_json, prompt,"
             " endpoint_id, state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (job_id, user, channel, "generate", "command", "{}", prompt, model,
              _STATES[status], created, created),
-        )  # fmt: skip
-        conn.execute(
+        ),
+        (
             "INSERT INTO charges (job_id, user_id, channel_id, model, quality, images, status,"
             " estimate_micros, amount_micros, estimated, created_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (job_id, user, channel, model, quality, images, status, amount, amount,
              int(estimated), created),
-        )  # fmt: skip
+        ),
+    ])  # fmt: skip
     return job_id
 
 
-async def test_spend_by_user_counts_settled_charges_only(
-    path: Path, db: aiosqlite.Connection
-) -> None:
+async def test_spend_by_user_counts_settled_charges_only(path: Path | str, db: Conn) -> None:
     for _ in range(3):
         add(path, "UA", 42_100, images=2)
     for _ in range(2):
@@ -102,9 +116,7 @@ async def test_spend_by_user_counts_settled_charges_only(
     ]  # fmt: skip
 
 
-async def test_estimated_and_billed_parts_add_up_to_the_spend(
-    path: Path, db: aiosqlite.Connection
-) -> None:
+async def test_estimated_and_billed_parts_add_up_to_the_spend(path: Path | str, db: Conn) -> None:
     add(path, "UA", 42_100)
     add(path, "UA", 60_000, estimated=True)
     add(path, "UA", 10_000, estimated=True)
@@ -112,9 +124,7 @@ async def test_estimated_and_billed_parts_add_up_to_the_spend(
     assert (row.spend_micros, row.billed_micros, row.estimated_micros) == (112_100, 42_100, 70_000)
 
 
-async def test_by_day_uses_the_local_date_at_the_month_edges(
-    path: Path, db: aiosqlite.Connection
-) -> None:
+async def test_by_day_uses_the_local_date_at_the_month_edges(path: Path | str, db: Conn) -> None:
     add(path, "UA", 1_000, at=datetime(2026, 11, 30, 23, 59, tzinfo=NEW_YORK))
     add(path, "UA", 2_000, at=datetime(2026, 12, 1, 0, 1, tzinfo=NEW_YORK))
     add(path, "UA", 4_000, at=datetime(2026, 11, 1, 0, 0, tzinfo=NEW_YORK))
@@ -129,9 +139,7 @@ async def test_by_day_uses_the_local_date_at_the_month_edges(
     assert [(row.group, row.spend_micros) for row in rows] == [("2026-12-01", 2_000)]
 
 
-async def test_by_day_keeps_a_25_hour_dst_day_together(
-    path: Path, db: aiosqlite.Connection
-) -> None:
+async def test_by_day_keeps_a_25_hour_dst_day_together(path: Path | str, db: Conn) -> None:
     # New York leaves DST at 02:00 on 1 November 2026: that local day lasts 25 hours.
     add(path, "UA", 1_000, at=datetime(2026, 11, 1, 0, 30, tzinfo=NEW_YORK))
     add(path, "UA", 2_000, at=datetime(2026, 11, 1, 23, 30, tzinfo=NEW_YORK))
@@ -143,7 +151,7 @@ async def test_by_day_keeps_a_25_hour_dst_day_together(
     ]
 
 
-async def test_daily_spend_has_every_day_of_the_range(path: Path, db: aiosqlite.Connection) -> None:
+async def test_daily_spend_has_every_day_of_the_range(path: Path | str, db: Conn) -> None:
     add(path, "UA", 1_000, at=datetime(2026, 11, 30, 23, 59, tzinfo=NEW_YORK))
     add(path, "UB", 2_000, at=datetime(2026, 11, 30, 8, 0, tzinfo=NEW_YORK))
     add(path, "UB", 5_000, at=datetime(2026, 11, 3, 8, 0, tzinfo=NEW_YORK), status="held")
@@ -155,7 +163,7 @@ async def test_daily_spend_has_every_day_of_the_range(path: Path, db: aiosqlite.
 
 
 async def test_other_groupings_give_one_row_per_group_and_person(
-    path: Path, db: aiosqlite.Connection
+    path: Path | str, db: Conn
 ) -> None:
     add(path, "UA", 3_000, channel="C1", model="m/edit", quality="high")
     add(path, "UA", 1_000, channel="C2", model="m", quality="low")
@@ -176,7 +184,7 @@ async def test_other_groupings_give_one_row_per_group_and_person(
 
 
 async def test_range_is_half_open_and_unknown_grouping_is_refused(
-    path: Path, db: aiosqlite.Connection
+    path: Path | str, db: Conn
 ) -> None:
     add(path, "UA", 1_000, at=NOVEMBER.start)
     add(path, "UB", 2_000, at=NOVEMBER.end)
@@ -186,9 +194,7 @@ async def test_range_is_half_open_and_unknown_grouping_is_refused(
         await spend_rows(db, START, END, "team", NEW_YORK)  # type: ignore[arg-type]
 
 
-async def test_held_money_is_what_running_jobs_reserve(
-    path: Path, db: aiosqlite.Connection
-) -> None:
+async def test_held_money_is_what_running_jobs_reserve(path: Path | str, db: Conn) -> None:
     add(path, "UA", 60_000, status="held")
     add(path, "UB", 40_000, status="held")
     add(path, "UB", 20_000, status="held", at=datetime(2026, 12, 2, tzinfo=NEW_YORK))
@@ -199,7 +205,7 @@ async def test_held_money_is_what_running_jobs_reserve(
     assert await held_micros(db, START, END, "UC") == 0
 
 
-async def test_usage_of_one_person(path: Path, db: aiosqlite.Connection) -> None:
+async def test_usage_of_one_person(path: Path | str, db: Conn) -> None:
     assert await usage(db, "UA", START, END) == Usage(0, 0, 0, 0)
     add(path, "UA", 42_100, images=2)
     add(path, "UA", 10_000, estimated=True)
@@ -213,7 +219,7 @@ async def test_usage_of_one_person(path: Path, db: aiosqlite.Connection) -> None
 
 
 async def test_recent_charges_newest_first_with_prompt_and_state(
-    path: Path, db: aiosqlite.Connection
+    path: Path | str, db: Conn
 ) -> None:
     for day in range(1, 8):
         status = "held" if day == 7 else "released" if day == 6 else "settled"
@@ -235,9 +241,7 @@ async def test_recent_charges_newest_first_with_prompt_and_state(
     assert len(await recent_charges(db, "UA")) == 5
 
 
-async def test_demo_money_is_what_the_mock_provider_billed(
-    path: Path, db: aiosqlite.Connection
-) -> None:
+async def test_demo_money_is_what_the_mock_provider_billed(path: Path | str, db: Conn) -> None:
     add(path, "UA", 42_100)
     add(path, "UA", 60_000, model="mock/openai/gpt-image-2")
     add(path, "UB", 70_000, model="mock/openai/gpt-image-2/edit", status="held")
@@ -254,7 +258,7 @@ async def test_demo_money_is_what_the_mock_provider_billed(
 
 
 async def test_daily_spend_east_of_utc_starts_on_the_local_first(
-    path: Path, db: aiosqlite.Connection
+    path: Path | str, db: Conn
 ) -> None:
     tokyo = ZoneInfo("Asia/Tokyo")
     december = month_of(datetime(2026, 12, 10, tzinfo=UTC), tokyo)

@@ -27,8 +27,8 @@ def clock() -> SetClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: SetClock) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "x.db", clock=clock)
+async def store(target: Path | str, clock: SetClock) -> AsyncIterator[Store]:
+    opened = await Store.open(target, clock=clock)
     yield opened
     await opened.close()
 

@@ -1,9 +1,8 @@
-"""The store on a real SQLite file: admission against budgets, a job's transitions, dedupe."""
+"""The store on a real SQLite file and a real PostgreSQL database: admission against budgets, a job's transitions, dedupe."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,11 +13,21 @@ import pytest
 
 from bot.domain.failures import ErrorKind
 from bot.domain.periods import Period, date_range
-from bot.store import Admission, Admitted, Duplicate, JobState, NewJob, Refused, ResultImage, Store
-from bot.store.schema import MIGRATIONS, _statements
+from bot.store import (
+    Admission,
+    Admitted,
+    Duplicate,
+    JobState,
+    NewJob,
+    Refused,
+    ResultImage,
+    Store,
+    StoreError,
+)
+from bot.store.schema import MIGRATIONS
 from tests import factories
 from tests.factories import new_job
-from tests.helpers import query
+from tests.helpers import old_database, query
 
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 UTC_ZONE = ZoneInfo("UTC")
@@ -29,10 +38,8 @@ def factories_period() -> Period:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(
-        tmp_path / "imagebot.db", clock=lambda: datetime(2026, 11, 25, tzinfo=UTC)
-    )
+async def store(target: Path | str) -> AsyncIterator[Store]:
+    opened = await Store.open(target, clock=lambda: datetime(2026, 11, 25, tzinfo=UTC))
     yield opened
     await opened.close()
 
@@ -43,7 +50,15 @@ async def admit(
     return await factories.admit(store, job, user_budget, team, month=MONTH)
 
 
-async def test_schema_version_and_pragmas(store: Store, tmp_path: Path) -> None:
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """For what only SQLite has (PRAGMAs, EXPLAIN QUERY PLAN)."""
+    opened = await Store.open(tmp_path / "imagebot.db")
+    yield opened
+    await opened.close()
+
+
+async def test_schema_version_and_pragmas(sqlite_store: Store, tmp_path: Path) -> None:
     db = tmp_path / "imagebot.db"
     assert query(db, "PRAGMA user_version")[0][0] == len(MIGRATIONS)
     assert query(db, "PRAGMA journal_mode")[0][0] == "wal"
@@ -154,12 +169,20 @@ async def test_claim_is_true_once_until_expiry(store: Store) -> None:
     ],
 )
 async def test_budget_and_report_queries_use_an_index(
-    store: Store, tmp_path: Path, sql: str, index: str
+    sqlite_store: Store, tmp_path: Path, sql: str, index: str
 ) -> None:
     plan = " ".join(
         str(row[3]) for row in query(tmp_path / "imagebot.db", f"EXPLAIN QUERY PLAN {sql}")
     )
     assert index in plan, plan
+
+
+async def test_an_unreachable_postgres_is_one_line_without_the_password() -> None:
+    with pytest.raises(StoreError) as raised:
+        await Store.open("postgresql://bot:s3cret@127.0.0.1:1/imagebot")
+    message = str(raised.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert message.startswith("cannot open the database postgresql://bot@127.0.0.1:1/imagebot:")
 
 
 async def test_jobs_and_charges_from_before_models_were_a_choice_read_as_gpt_image_2(
@@ -168,11 +191,7 @@ async def test_jobs_and_charges_from_before_models_were_a_choice_read_as_gpt_ima
     """A database left by the last version (schema 3): its job has no model in its request,
     its charge no catalog model; after migration 4 both are GPT Image 2's."""
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:
-        for script in MIGRATIONS[:3]:
-            for statement in _statements(script):
-                db.execute(statement)
-        db.execute("PRAGMA user_version = 3")
+    with old_database(path, 3) as db:
         old_request = '{"prompt": "a cat", "quality": "low", "n": 1, "output_format": "png"}'
         db.execute(
             "INSERT INTO jobs (id, user_id, channel_id, kind, origin, request_json, prompt,"

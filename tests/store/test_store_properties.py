@@ -88,6 +88,8 @@ class Ledger(RuleBasedStateMachine):
     def restart(self) -> None:
         self.run(self.store.close())
         self.store = self.run(Store.open(self.path, clock=lambda: NOW))
+        # As the runner does when it starts: a lone process takes over every unfinished job.
+        self.run(self.store.claim_jobs(every=True))
 
     @invariant()
     def budgets_hold_and_each_job_has_one_charge(self) -> None:

@@ -69,12 +69,14 @@ class FalProvider(CatalogProvider):
         platform: FalPlatform | None = None,
         timeout: float = 120.0,
         clock: Clock = system_clock,
+        webhook_url: str | None = None,
     ) -> None:
         # fal-client reads FAL_RUN_HOST / FAL_QUEUE_RUN_HOST when first imported.
         from fal_client.client import QUEUE_URL_FORMAT
 
         self.catalog = catalog
         self.platform = platform
+        self.webhook_url = webhook_url
         self.unit_prices = UnitPrices(platform, catalog)
         # Each job at fal holds one status stream open, so allow as many connections as jobs.
         self._http = httpx.AsyncClient(
@@ -83,7 +85,9 @@ class FalProvider(CatalogProvider):
             limits=httpx.Limits(max_connections=2000, max_keepalive_connections=50),
         )
         self.clock = clock
-        self._submitter = Submitter(self._http, QUEUE_URL_FORMAT, catalog, platform, clock)
+        self._submitter = Submitter(
+            self._http, QUEUE_URL_FORMAT, catalog, platform, clock, webhook_url
+        )
         # Images are megabytes: aiohttp moves them with far less work per byte than httpx.
         self._media: aiohttp.ClientSession | None = None
 

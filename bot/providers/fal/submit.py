@@ -55,6 +55,7 @@ class Submitter:
         catalog: Catalog,
         platform: FalPlatform | None,
         clock: Clock = system_clock,
+        webhook_url: str | None = None,
     ) -> None:
         self.http = http
         # fal's request history is searched around the moments this clock gives.
@@ -62,6 +63,9 @@ class Submitter:
         self.queue_url = queue_url
         self.catalog = catalog
         self.platform = platform
+        # fal posts to this URL when the request is done: the submit's `fal_webhook` query
+        # parameter (fal's webhook docs; fal-js `queue.ts` and fal-client's `webhook_url`).
+        self.params = {"fal_webhook": webhook_url} if webhook_url else {}
 
     async def submit(
         self, endpoint_id: str, arguments: dict[str, Any], guard: SubmitGuard
@@ -94,7 +98,10 @@ class Submitter:
     async def _send(self, endpoint_id: str, arguments: dict[str, Any]) -> Submission:
         try:
             response = await self.http.post(
-                self.queue_url + endpoint_id, json=arguments, headers=SUBMIT_HEADERS
+                self.queue_url + endpoint_id,
+                json=arguments,
+                headers=SUBMIT_HEADERS,
+                params=self.params,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout):
             raise _NotTaken(None) from None

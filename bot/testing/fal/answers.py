@@ -164,6 +164,8 @@ async def follow(
             await response.write(f"data: {json.dumps(body)}\n\n".encode())
             sent = body
         if body["status"] not in ("IN_QUEUE", "IN_PROGRESS") or rec.behaviour.stream_drops:
+            if body["status"] not in ("IN_QUEUE", "IN_PROGRESS") and rec.streamed_done_at is None:
+                rec.streamed_done_at = time.monotonic()
             return
         await asyncio.sleep(_until_change(rec, lock))
 

@@ -98,6 +98,14 @@ class FalBehaviour:
     # `x-fal-disable-fallbacks` (fal's reliability docs, "Model Fallbacks"); it then bills
     # under that endpoint.
     fallback_endpoint: str | None = None
+    # What happens to the webhook a submit asked for: "send" it when the request is done,
+    # "drop" it (a delivery that never arrives), or "replay" it (the same delivery, headers and
+    # all, sent a second time after the first, as an eavesdropper could).
+    webhook: Literal["send", "drop", "replay"] = "send"
+    # Render the images as soon as the request is submitted, not when the result is first
+    # asked for: a benchmark then does not count the stand-in's own work, which fal does on
+    # its machines, against the bot it measures.
+    render_early: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -138,6 +146,11 @@ class FalRecord:
     serve_seconds: float = 0.0
     # When the bot first asked for the result: its delay after completion is status lag.
     result_asked_at: float | None = None
+    # When the status stream told a watcher the request was done: a busy stand-in tells late,
+    # and that delay is the stand-in's, not the watcher's.
+    streamed_done_at: float | None = None
+    # The HTTP status of each webhook delivery (0: no answer), in the order sent.
+    webhook_answers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.behaviour.start_on_cancel:

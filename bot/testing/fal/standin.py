@@ -18,10 +18,12 @@ import time
 import uuid
 import weakref
 from collections import Counter, deque
+from typing import Any
 
 from aiohttp import web
 
 from bot.testing.fal.answers import (
+    STOPPED,
     answer,
     follow,
     rate_limit,
@@ -35,6 +37,7 @@ from bot.testing.fal.answers import (
 )
 from bot.testing.fal.models import (
     JSON,
+    STREAM_TICK,
     SUBMIT_FAILURES,
     UNIT_PRICES,
     FalBehaviour,
@@ -47,6 +50,7 @@ from bot.testing.fal.models import (
 from bot.testing.fal.platform import billing_events
 from bot.testing.fal.platform import routes as platform_routes
 from bot.testing.fal.tls import forget_ca, loopback_tls
+from bot.testing.fal.webhooks import RETRY_PAUSES, WebhookSigner, post, webhook_body
 from bot.testing.loop_thread import LoopThread
 
 __all__ = ["FalBehaviour", "FalRecord", "FalStandIn"]
@@ -80,6 +84,9 @@ class FalStandIn:
         self._submit_failures: dict[int, tuple[FalBehaviour, int]] = {}
         self._runner: web.AppRunner | None = None
         self._thread = LoopThread("fal-standin")
+        # The key fal signs webhooks with; its JWKS is served at `jwks_url`.
+        self.signer = WebhookSigner()
+        self._background: set[asyncio.Task[Any]] = set()
 
     @property
     def netloc(self) -> str:
@@ -93,6 +100,11 @@ class FalStandIn:
     def api_url(self) -> str:
         """The Platform API's base (IMAGEBOT_FAL_API_URL)."""
         return f"{self.base_url}/v1"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the webhook signing keys are published (IMAGEBOT_FAL_JWKS_URL)."""
+        return f"{self.base_url}/.well-known/jwks.json"
 
     # Lifecycle
 
@@ -112,6 +124,7 @@ class FalStandIn:
         app.add_routes(
             [
                 web.get("/cdn/{rid}/{name}", self._cdn),
+                web.get("/.well-known/jwks.json", self._jwks),
                 web.get("/{app:.+}/requests/{rid}/status", self._status),
                 web.get("/{app:.+}/requests/{rid}/status/stream", self._stream),
                 web.put("/{app:.+}/requests/{rid}/cancel", self._cancel),
@@ -124,6 +137,8 @@ class FalStandIn:
         await web.SockSite(self._runner, sock, ssl_context=self._ssl).start()
 
     async def stop(self) -> None:
+        for delivery in list(self._background):
+            delivery.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -226,11 +241,20 @@ class FalStandIn:
             assert request.transport is not None
             request.transport.abort()
             raise ConnectionResetError("the stand-in dropped the submit's answer")
+        if behaviour.render_early:
+            self._keep(asyncio.create_task(self._produce(rec)))
+        if rec.webhook_url:
+            self._keep(asyncio.create_task(self._send_webhook(rec)))
         if behaviour.submit_delay:
             await asyncio.sleep(behaviour.submit_delay)
         body = {"request_id": rec.request_id, **self._urls(rec)}
         body["queue_position"] = rec.queue_position(rec.submitted_at)
         return answer(rec, body)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Work that goes on after an answer; cancelled when the stand-in stops."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _pick(self, prompt: str) -> tuple[FalBehaviour, bool]:
         """Choose the behaviour for a submit and whether this attempt fails at submit."""
@@ -339,6 +363,63 @@ class FalStandIn:
             elif rec.behaviour.on_cancel == "stop":
                 rec.cancelled, rec.stopped, rec.forced_done_at = True, True, now
         return answer(rec, {"status": "CANCELLATION_REQUESTED"}, status=202)
+
+    async def _jwks(self, request: web.Request) -> web.StreamResponse:
+        self._count("jwks")
+        # fal's JWKS needs no credentials (the docs' samples fetch it without any).
+        return web.json_response(self.signer.jwks())
+
+    async def _send_webhook(self, rec: FalRecord) -> None:
+        """POST the webhook once the request is done; retry a failed delivery. Each attempt is
+        signed anew: fal retries for up to 2 hours and the receiver refuses timestamps older
+        than 5 minutes, so a retry cannot carry the first attempt's signature."""
+        if not await self._until_done(rec) or rec.behaviour.webhook == "drop":
+            return
+        payload, error = await self._webhook_payload(rec)
+        body = webhook_body(rec.request_id, payload, error)
+        url = rec.webhook_url or ""
+        for pause in (*RETRY_PAUSES, None):
+            headers = self.signer.headers(rec.request_id, body)
+            status = await post(url, body, headers)
+            with self.lock:
+                rec.webhook_answers.append(status)
+            if 200 <= status < 300 or 300 <= status < 400 or pause is None:
+                break
+            await asyncio.sleep(pause)
+            if not await self._until_done(rec):
+                return
+        if rec.behaviour.webhook == "replay":
+            status = await post(url, body, headers)
+            with self.lock:
+                rec.webhook_answers.append(status)
+
+    async def _until_done(self, rec: FalRecord) -> bool:
+        """Wait for the request to complete; False once it is forgotten (a reset)."""
+        while True:
+            with self.lock:
+                if self._by_id.get(rec.request_id) is not rec:
+                    return False
+                if rec.phase(time.monotonic()) == "COMPLETED":
+                    return True
+            await asyncio.sleep(STREAM_TICK)
+
+    async def _webhook_payload(self, rec: FalRecord) -> tuple[JSON | None, str | None]:
+        """The output for a success; for a failure, fal's message naming the status code the
+        result would have, with the result's error detail as the payload (fal's webhook docs,
+        "Response errors": `"error": "Invalid status code: 422"`, `payload: {"detail": …}`)."""
+        with self.lock:
+            failure: tuple[int, JSON] | None = None
+            if rec.stopped:
+                failure = 499, {"detail": STOPPED}
+            elif rec.cancelled:
+                failure = 400, {"detail": "Request was cancelled"}
+            elif rec.error is not None:
+                failure = 422, {"detail": [rec.error]}
+            elif rec.behaviour.outcome == "result_500":
+                failure = 500, {"detail": "Internal Server Error"}
+        if failure is not None:
+            return failure[1], f"Invalid status code: {failure[0]}"
+        return await self._produce(rec), None
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
