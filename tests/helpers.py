@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.store import Job
@@ -17,6 +18,7 @@ from bot.testing.slack.standin import SlackStandIn
 __all__ = [
     "BotProcess",
     "SetClock",
+    "UnixClock",
     "card_of",
     "free_port",
     "old_database",
@@ -51,6 +53,20 @@ class SetClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@dataclass
+class UnixClock:
+    """Seconds since the epoch that stand still until a test moves them; `utc` reads the same
+    moment as a datetime, for a store."""
+
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+    def utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 def card_of(slack: SlackStandIn, job: Job) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -24,20 +23,10 @@ from bot.providers.fal.webhook import (
 )
 from bot.store import Store
 from bot.testing.fal.webhooks import WebhookSigner, webhook_body
+from tests.helpers import UnixClock
 
 NOW = 1_790_000_000
 JWKS_URL = "https://keys.test/.well-known/jwks.json"
-
-
-@dataclass
-class Clock:
-    now: float = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
 
 
 @dataclass
@@ -62,7 +51,7 @@ class KeyEndpoint:
 class Setup:
     signer: WebhookSigner
     endpoint: KeyEndpoint
-    clock: Clock
+    clock: UnixClock
     verifier: WebhookVerifier
 
 
@@ -70,7 +59,7 @@ class Setup:
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     signer = WebhookSigner()
     endpoint = KeyEndpoint([signer])
-    clock = Clock()
+    clock = UnixClock(NOW)
     store = await Store.open(tmp_path / "imagebot.db", clock=clock.utc)
     http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint.handle))
     verifier = WebhookVerifier(FalKeys(JWKS_URL, http, clock), store.claim, clock)

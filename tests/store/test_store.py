@@ -156,9 +156,10 @@ async def test_claim_is_true_once_until_expiry(store: Store) -> None:
             "charges_user_month",
         ),
         (
-            "SELECT user_id, SUM(amount_micros) FROM charges WHERE status = 'settled'"
-            " AND created_at >= 0 AND created_at < 1 GROUP BY user_id",
-            "charges_month",
+            "SELECT user_id, channel_id, SUM(amount_micros), SUM(images),"
+            " SUM(CASE WHEN estimated = 0 THEN amount_micros END) FROM charges"
+            " WHERE status = 'settled' AND created_at >= 0 AND created_at < 1 GROUP BY user_id",
+            "COVERING INDEX charges_settled",
         ),
         ("SELECT id FROM jobs WHERE channel_id = 'C' AND card_ts = '1.2'", "jobs_card"),
         (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,21 +21,11 @@ from bot.providers.fal.webhook import (
 )
 from bot.store import Store
 from bot.testing.fal.webhooks import WebhookSigner, webhook_body
+from tests.helpers import UnixClock
 
 NOW = 1_790_000_000
 JWKS_URL = "https://keys.test/.well-known/jwks.json"
 SIGNER = WebhookSigner()
-
-
-@dataclass
-class Clock:
-    now: float = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
 
 
 @dataclass
@@ -46,12 +35,12 @@ class Replica:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> UnixClock:
+    return UnixClock(NOW)
 
 
 @pytest.fixture
-async def replicas(target: Path | str, clock: Clock) -> AsyncIterator[tuple[Replica, Replica]]:
+async def replicas(target: Path | str, clock: UnixClock) -> AsyncIterator[tuple[Replica, Replica]]:
     """Two replicas on one database, each with its own store and its own copy of fal's keys."""
     opened = []
     for _ in range(2):
@@ -88,7 +77,7 @@ async def test_a_delivery_one_replica_accepted_is_refused_by_the_other(
 
 
 async def test_a_replay_is_refused_as_long_as_its_timestamp_is_accepted(
-    replicas: tuple[Replica, Replica], clock: Clock
+    replicas: tuple[Replica, Replica], clock: UnixClock
 ) -> None:
     first, second = replicas
     ahead = NOW + int(TOLERANCE_SECONDS)  # a sender's clock ahead by the whole tolerance
@@ -100,7 +89,7 @@ async def test_a_replay_is_refused_as_long_as_its_timestamp_is_accepted(
 
 
 async def test_the_mark_is_pruned_once_the_timestamp_refuses_the_delivery(
-    replicas: tuple[Replica, Replica], clock: Clock
+    replicas: tuple[Replica, Replica], clock: UnixClock
 ) -> None:
     first, second = replicas
     headers, body = delivery()
