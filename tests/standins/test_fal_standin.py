@@ -23,6 +23,7 @@ from PIL import Image
 
 from bot.testing.fal.standin import FalBehaviour, FalStandIn
 from bot.testing.images import make_png, png_size
+from bot.testing.process import wait_until
 
 KEY = "test-fal-key"
 T2I = "openai/gpt-image-2"
@@ -581,10 +582,15 @@ async def test_a_refused_delivery_is_retried_signed_anew_and_a_replay_is_the_sam
     async with Receiver(status=500) as receiver:
         handle = await client.submit(T2I, {"prompt": "a red fox"}, webhook_url=receiver.url)
         await receiver.wait(2)
+        # The stand-in notes an answer once it has read it, a moment after the receiver sent it.
+        refused = handle.request_id
+        await wait_until(lambda: len(fal.record(refused).webhook_answers) >= 2, 30)
     assert fal.record(handle.request_id).webhook_answers[:2] == [500, 500]
     async with Receiver() as receiver:
         handle = await client.submit(T2I, {"prompt": "a red fox"}, webhook_url=receiver.url)
         await receiver.wait(2)
+        replayed = handle.request_id
+        await wait_until(lambda: len(fal.record(replayed).webhook_answers) >= 2, 30)
     first, second = receiver.deliveries
     assert first == second
     assert fal.record(handle.request_id).webhook_answers == [200, 200]
