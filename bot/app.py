@@ -210,7 +210,8 @@ def fal_webhooks(
     in the database that every replica shares."""
     if not _asks_webhooks(provider):
         return None
-    return WebhookVerifier(FalKeys(settings.fal_jwks_url, httpx.AsyncClient()), store.claim)
+    keys = FalKeys(settings.fal_jwks_url, httpx.AsyncClient())
+    return WebhookVerifier(keys, store.claim, store.clock)
 
 
 def daily_reconcile(settings: Settings, store: Store, provider: ImageProvider) -> DailyCheck | None:

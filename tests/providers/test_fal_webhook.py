@@ -62,7 +62,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = UnixClock(NOW)
     store = await Store.open(tmp_path / "imagebot.db", clock=clock.utc)
     http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint.handle))
-    verifier = WebhookVerifier(FalKeys(JWKS_URL, http, clock), store.claim, clock)
+    verifier = WebhookVerifier(FalKeys(JWKS_URL, http, clock), store.claim, clock.utc)
     yield Setup(signer, endpoint, clock, verifier)
     await verifier.close()
     await store.close()

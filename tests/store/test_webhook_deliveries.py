@@ -47,7 +47,7 @@ async def replicas(target: Path | str, clock: UnixClock) -> AsyncIterator[tuple[
         store = await Store.open(target, clock=clock.utc)
         jwks = httpx.MockTransport(lambda _: httpx.Response(200, json=SIGNER.jwks()))
         keys = FalKeys(JWKS_URL, httpx.AsyncClient(transport=jwks), clock)
-        opened.append(Replica(store, WebhookVerifier(keys, store.claim, clock)))
+        opened.append(Replica(store, WebhookVerifier(keys, store.claim, clock.utc)))
     yield opened[0], opened[1]
     for replica in opened:
         await replica.verifier.close()

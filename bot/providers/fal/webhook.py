@@ -28,6 +28,8 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bot.domain.clock import Clock
+
 log = logging.getLogger(__name__)
 
 HEADERS = (
@@ -137,9 +139,10 @@ class WebhookVerifier:
     """Verifies deliveries and claims the verified ones in the database while their timestamp
     is fresh, so each is accepted once by whichever replica receives it first."""
 
-    def __init__(self, keys: FalKeys, claim: Claim, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, keys: FalKeys, claim: Claim, clock: Clock) -> None:
         self.keys = keys
         self.claim = claim
+        # fal's timestamps are compared with the bot's one clock of product time.
         self.clock = clock
 
     async def close(self) -> None:
@@ -171,8 +174,9 @@ class WebhookVerifier:
             sent = float(int(timestamp))
         except ValueError:
             raise WebhookRefused("the timestamp is not a number of seconds") from None
-        if abs(self.clock() - sent) > TOLERANCE_SECONDS:
-            raise WebhookRefused(f"the timestamp is {self.clock() - sent:.0f} s from now")
+        off = self.clock().timestamp() - sent
+        if abs(off) > TOLERANCE_SECONDS:
+            raise WebhookRefused(f"the timestamp is {off:.0f} s from now")
 
 
 def seen_key(request_id: str, timestamp: str, signature: bytes) -> str:
